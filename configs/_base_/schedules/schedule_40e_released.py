@@ -1,0 +1,15 @@
+# The authors' released training recipe: Adam with betas (0.9, 0.98) and eps 1e-9, no weight decay,
+# gradient-norm clipping at 0.15, 3 warm-up epochs then cosine decay to 1e-6 over 40 epochs, and an
+# exponential moving average of the weights (decay 0.9997) used for validation and checkpoints.
+_base_ = ['./schedule_40e_paper.py']
+optim_wrapper = dict(
+    optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0),
+    clip_grad=dict(max_norm=0.15, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=3, end=40,
+         T_max=37, convert_to_iter_based=True),
+]
+# MMEngine's momentum is the weight of the new value: 1 - 0.9997.
+custom_hooks = [dict(type='EMAHook', momentum=0.0003, update_buffers=True, priority=49)]

@@ -1,0 +1,13 @@
+"""DIT-SAM for MMSegmentation.
+
+Importing this package registers every component of the plugin into MMSegmentation's registries
+(``mmseg.registry``): configs load it with
+``custom_imports = dict(imports=['dit_sam_mm'], allow_failed_imports=False)``.
+"""
+from . import datasets, engine, evaluation, models  # noqa: F401  (registration side effects)
+from .utils import register_checkpoint_safe_globals
+from .version import __version__
+
+register_checkpoint_safe_globals()
+
+__all__ = ['__version__']

@@ -1,0 +1,5 @@
+"""Model components of DIT-SAM: backbone, text neck, decode head and segmentor."""
+from .backbones import *  # noqa: F401,F403
+from .decode_heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403

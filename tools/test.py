@@ -1,0 +1,74 @@
+"""Test (and evaluate) a segmentor with MMEngine's Runner (MMSegmentation's command line).
+
+Example::
+
+    python tools/test.py configs/dit/ldit_vitb_refcoco.py work_dirs/ldit/epoch_40.pth
+    bash tools/dist_test.sh configs/dit/ldit_vitb_refcoco.py work_dirs/ldit/epoch_40.pth 8
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for the evaluation log and json results')
+    parser.add_argument(
+        '--out', help='directory where the predictions are saved for offline evaluation')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument(
+        '--show-dir', help='directory (under the work dir) where painted predictions are saved')
+    parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. test_dataloader.batch_size=8 or key="[a,b]"')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg: Config, show: bool, show_dir: str, wait_time: float) -> None:
+    """Turn on the ``visualization`` hook of ``default_hooks`` (``--show`` / ``--show-dir``)."""
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        raise RuntimeError(
+            '--show/--show-dir need a visualization hook in default_hooks, e.g. '
+            "visualization=dict(type='SegVisualizationHook')")
+    hooks.visualization.draw = True
+    if show:
+        hooks.visualization.show = True
+        hooks.visualization.wait_time = wait_time
+    if show_dir:
+        cfg.visualizer.save_dir = show_dir
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
+    cfg = Config.fromfile(args.config)
+    apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    setup_cpu_distributed(cfg)
+
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,68 @@
+"""Train a segmentor with MMEngine's Runner (MMSegmentation's command line).
+
+Example::
+
+    python tools/train.py configs/dit/ldit_vitb_refcoco.py
+    bash tools/dist_train.sh configs/dit/ldit_vitb_refcoco.py 8
+"""
+import argparse
+import logging
+import os
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a DIT-SAM (or any MMSeg) segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument(
+        '--resume', action='store_true', default=False,
+        help='resume from the latest checkpoint in the work directory')
+    parser.add_argument(
+        '--amp', action='store_true', default=False,
+        help='automatic mixed precision (bfloat16 unless optim_wrapper.dtype says otherwise)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. train_dataloader.batch_size=8 or key="[a,b]"')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimiser wrapper to ``AmpOptimWrapper`` (MMSeg's ``--amp``)."""
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        print_log('AMP training is already enabled in your config.', logger='current',
+                  level=logging.WARNING)
+        return
+    assert optim_wrapper == 'OptimWrapper', (
+        f'--amp is only supported with OptimWrapper, but got {optim_wrapper}.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
+    if args.amp:
+        enable_amp(cfg)
+    cfg.resume = args.resume or cfg.get('resume', False)
+    setup_cpu_distributed(cfg)
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
