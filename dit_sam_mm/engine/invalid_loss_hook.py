@@ -38,18 +38,18 @@ class InvalidLossStopHook(Hook):
         finite = torch.isfinite(loss.detach()).all()
         self._all_finite = finite if self._all_finite is None else self._all_finite & finite
         if self.every_n_train_iters(runner, self.interval):
-            self._raise_if_invalid(runner)
+            self._raise_if_invalid(runner, completed_iters=runner.iter + 1)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._raise_if_invalid(runner)
+        self._raise_if_invalid(runner, completed_iters=runner.iter)
 
-    def _raise_if_invalid(self, runner) -> None:
+    def _raise_if_invalid(self, runner, completed_iters: int) -> None:
         """Read the flag on the host; raise if a loss since the start was not finite."""
         if self._all_finite is not None and not bool(self._all_finite):
             raise RuntimeError(
                 f'The training loss became NaN or Inf between iterations '
-                f'{self._last_checked_iter + 1} and {runner.iter + 1}; training stopped before '
+                f'{self._last_checked_iter + 1} and {completed_iters}; training stopped before '
                 f'writing another checkpoint, so the last one in {runner.work_dir} is the last '
                 f'good one. Lower the learning rate, enable gradient clipping '
                 f'(optim_wrapper.clip_grad) or check the data.')
-        self._last_checked_iter = runner.iter + 1
+        self._last_checked_iter = completed_iters

@@ -1,0 +1,102 @@
+"""MMEngine checkpoints resume under torch's weights-only loading; NaN losses stop training.
+
+A toy regression model keeps these runner-level tests fast; the DIT-SAM resume test (same weights
+as an uninterrupted run) lives with the end-to-end tests.
+"""
+import pickle
+
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+import dit_sam_mm  # noqa: F401  (registers InvalidLossStopHook and the checkpoint allow-list)
+
+
+class ToyData(Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, idx: int) -> dict:
+        x = torch.full((2,), float(idx))
+        return dict(inputs=x, target=x.sum().reshape(1))
+
+
+class ToyRegressor(BaseModel):
+    """y = w x; ``nan_after`` makes the loss NaN from that forward call on."""
+
+    def __init__(self, nan_after: int = -1) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+        self.nan_after = nan_after
+        self.calls = 0
+
+    def forward(self, inputs, target, mode='tensor'):
+        pred = self.linear(inputs)
+        if mode != 'loss':
+            return pred
+        self.calls += 1
+        loss = ((pred - target) ** 2).mean()
+        if 0 <= self.nan_after < self.calls:
+            loss = loss * float('nan')
+        return dict(loss=loss)
+
+
+def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50):
+    return Runner(
+        model=model,
+        work_dir=str(work_dir),
+        train_dataloader=dict(dataset=ToyData(), batch_size=2, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=1e-3)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                           invalid_loss=dict(type='InvalidLossStopHook', interval=interval)),
+        resume=resume,
+        randomness=dict(seed=0),
+        default_scope='mmseg',
+        experiment_name=f'toy_{work_dir.name}_{int(resume)}')
+
+
+def test_resume_loads_mmengine_checkpoint_with_weights_only(tmp_path):
+    make_runner(tmp_path, ToyRegressor(), max_epochs=1).train()
+    ckpt = tmp_path / 'epoch_1.pth'
+    # The checkpoint really needs the allow-list: it holds numpy and HistoryBuffer objects.
+    with pytest.raises(pickle.UnpicklingError):
+        with torch.serialization.safe_globals([]):
+            torch.serialization.clear_safe_globals()
+            torch.load(ckpt, weights_only=True)
+    dit_sam_mm.utils.register_checkpoint_safe_globals()
+    runner = make_runner(tmp_path, ToyRegressor(), max_epochs=2, resume=True)
+    runner.train()
+    assert runner.epoch == 2
+    assert (tmp_path / 'epoch_2.pth').exists()
+
+
+def test_allow_list_still_refuses_arbitrary_globals(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ('pwned',))
+
+    path = tmp_path / 'evil.pth'
+    torch.save({'meta': Evil()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+
+
+def test_nan_loss_stops_training_before_the_next_checkpoint(tmp_path):
+    # 4 iterations per epoch; the loss turns NaN at the 6th call (epoch 2), checked every 50 iters.
+    runner = make_runner(tmp_path, ToyRegressor(nan_after=5), max_epochs=3)
+    with pytest.raises(RuntimeError, match='became NaN or Inf between iterations 5 and 8'):
+        runner.train()
+    assert (tmp_path / 'epoch_1.pth').exists()
+    assert not (tmp_path / 'epoch_2.pth').exists()
+
+
+def test_nan_loss_is_caught_at_the_check_interval(tmp_path):
+    runner = make_runner(tmp_path, ToyRegressor(nan_after=1), max_epochs=3, interval=3)
+    with pytest.raises(RuntimeError, match='between iterations 1 and 3'):
+        runner.train()
+    assert not (tmp_path / 'epoch_1.pth').exists()
