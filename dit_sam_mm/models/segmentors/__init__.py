@@ -1,0 +1,4 @@
+"""Segmentors of DIT-SAM (registered into ``mmseg.registry.MODELS``)."""
+from .dit_sam import DITSAM
+
+__all__ = ['DITSAM']

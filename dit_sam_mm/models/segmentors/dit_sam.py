@@ -1,0 +1,199 @@
+"""DIT-SAM segmentor: BERT text features steer SAM's image encoder and mask decoder."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.registry import MODELS
+from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList,
+                         add_prefix)
+from ...utils.checkpoint import load_checked_state_dict
+from ..decode_heads.sam_decoder_head import TextPromptedInputs
+
+TEXT_FIELDS = ('text_ids', 'text_mask')
+
+
+@MODELS.register_module()
+class DITSAM(BaseSegmentor):
+    """Referring segmentation with SAM and Deep Instruction Tuning (DIT-SAM).
+
+    Every sample carries a tokenised sentence as the data fields ``text_ids`` (L,) and
+    ``text_mask`` (L,) (1 = real token, 0 = padding; one L per batch). BERT (the ``neck``)
+    encodes it; the backbone (SAM's ViT, with the text injected in E-DIT / L-DIT mode, or not at
+    all for the "Default SAM" baseline) encodes the image; the decode head (SAM's mask decoder)
+    takes the image embedding and the text tokens as sparse prompts and predicts one mask.
+
+    1. ``loss`` computes the losses:
+
+    .. code:: text
+
+     loss(): extract_text() -> encode_text() -> extract_feat() -> decode_head.loss()
+     encode_text(): neck()                    # BERT: (B, L) ids -> (B, L, C_text) features
+     extract_feat(): backbone()               # image + text -> (image embedding, )
+
+    2. ``predict`` returns masks at each image's original size:
+
+    .. code:: text
+
+     predict(): encode_decode() -> postprocess_result()
+     encode_decode(): extract_text() -> encode_text() -> extract_feat() -> decode_head.predict()
+     postprocess_result(): crop padding, un-flip, resize to ori_shape, sigmoid > threshold
+
+    3. ``_forward`` (``mode='tensor'``) returns the head's low-resolution logits:
+
+    .. code:: text
+
+     _forward(): extract_text() -> encode_text() -> extract_feat() -> decode_head.forward()
+
+    The text reaches the head bundled with the image features as
+    ``TextPromptedInputs(image_feats, text_feats, text_mask)``, so ``BaseDecodeHead.loss`` and
+    ``predict`` run unchanged. Only whole-image inference (``test_cfg=dict(mode='whole')``) is
+    supported; the text is required in every mode, so ``predict`` with ``data_samples=None``
+    raises.
+
+    Args:
+        backbone (dict): Config of the image encoder, e.g. ``DITSAMViT``; its forward takes
+            ``(images, text_feats, text_mask)`` and returns a tuple of feature maps.
+        neck (dict): Config of the text encoder, ``BertNeck``.
+        decode_head (dict): Config of the head, ``SAMDecoderHead``.
+        train_cfg (dict, optional): Passed to the head's ``loss``. Defaults to None.
+        test_cfg (dict, optional): ``dict(mode='whole')`` (the default) is the only mode.
+        data_preprocessor (dict, optional): E.g. ``SegDataPreProcessor``. Defaults to None.
+        pretrained (str, optional): A converted checkpoint (see
+            ``tools/model_converters/sam2mmseg.py``) loaded by ``init_weights`` after the normal
+            initialisation, with every missing/unexpected key checked by name. Defaults to None.
+        allowed_missing_keys (Sequence[str]): fnmatch patterns of model keys that ``pretrained``
+            may lack, e.g. ``['neck.*', 'backbone.text_injections.*',
+            'decode_head.text_proj.*']``. Defaults to ().
+        allowed_unexpected_keys (Sequence[str]): fnmatch patterns of ``pretrained`` keys the
+            model may lack. Defaults to ().
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 decode_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
+                 allowed_missing_keys: Sequence[str] = (),
+                 allowed_unexpected_keys: Sequence[str] = (),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.decode_head = MODELS.build(decode_head)
+        self.align_corners = self.decode_head.align_corners
+        self.num_classes = self.decode_head.num_classes
+        self.out_channels = self.decode_head.out_channels
+
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg if test_cfg is not None else dict(mode='whole')
+        mode = self.test_cfg.get('mode', 'whole')
+        if mode != 'whole':
+            raise ValueError(f"DITSAM supports test_cfg mode='whole' only, got {mode!r}")
+
+        self.pretrained = pretrained
+        self.allowed_missing_keys = list(allowed_missing_keys)
+        self.allowed_unexpected_keys = list(allowed_unexpected_keys)
+        self._check_text_widths()
+
+    def _check_text_widths(self) -> None:
+        """The text width of BERT must be what the head (and backbone) project from."""
+        text_width = getattr(self.neck, 'out_channels', None)
+        expected = {'decode_head': getattr(self.decode_head, 'text_dim', None)}
+        if getattr(self.backbone, 'text_mode', 'none') != 'none':
+            expected['backbone'] = getattr(self.backbone, 'text_dims',
+                                           getattr(self.backbone, 'text_dim', None))
+        for name, dim in expected.items():
+            if text_width is not None and dim is not None and dim != text_width:
+                raise ValueError(f'The neck outputs {text_width}-d text features but the {name} '
+                                 f'expects {dim}-d ones (its text_dim / text_dims)')
+
+    def init_weights(self) -> None:
+        """Initialise as configured, then load ``pretrained`` with checked keys."""
+        super().init_weights()
+        if self.pretrained is not None:
+            load_checked_state_dict(
+                self,
+                self.pretrained,
+                allowed_missing=self.allowed_missing_keys,
+                allowed_unexpected=self.allowed_unexpected_keys)
+
+    def extract_text(self, data_samples: OptSampleList,
+                     device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor]:
+        """Stack the tokenised sentences of a batch.
+
+        Returns:
+            Tuple[Tensor, Tensor]: ``text_ids`` (B, L) long and ``text_mask`` (B, L) long.
+        """
+        if data_samples is None:
+            raise ValueError('DITSAM needs the sentence of every image: pass data_samples '
+                             'carrying `text_ids` and `text_mask` (packed by the data pipeline)')
+        fields = {name: [] for name in TEXT_FIELDS}
+        for i, sample in enumerate(data_samples):
+            for name in TEXT_FIELDS:
+                value = sample.get(name, None)
+                if value is None:
+                    raise KeyError(f'data sample {i} has no `{name}`: DITSAM needs `text_ids` and '
+                                   '`text_mask` data fields (set by the text tokenizer transform '
+                                   'and packed with data_sample.set_data(...))')
+                fields[name].append(torch.as_tensor(value))
+        lengths = {ids.shape[-1] for ids in fields['text_ids']}
+        if len(lengths) != 1:
+            raise ValueError(f'all samples of a batch need the same text length, got {lengths}: '
+                             'let the tokenizer pad to a fixed max length')
+        text_ids = torch.stack(fields['text_ids']).long().to(device)
+        text_mask = torch.stack(fields['text_mask']).long().to(device)
+        return text_ids, text_mask
+
+    def encode_text(self, data_samples: OptSampleList,
+                    device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor]:
+        """Text features (B, L, C_text) and the padding mask (B, L) bool, True = real token."""
+        text_ids, text_mask = self.extract_text(data_samples, device)
+        return self.neck(text_ids, text_mask)
+
+    def extract_feat(self,
+                     inputs: Tensor,
+                     text_feats: Optional[Tensor] = None,
+                     text_mask: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+        """Image features from the backbone, given the (optional) text: a tuple of maps."""
+        feats = self.backbone(inputs, text_feats, text_mask)
+        return tuple(feats) if isinstance(feats, (list, tuple)) else (feats, )
+
+    def _head_inputs(self, inputs: Tensor, data_samples: OptSampleList) -> TextPromptedInputs:
+        text_feats, text_mask = self.encode_text(data_samples, inputs.device)
+        image_feats = self.extract_feat(inputs, text_feats, text_mask)
+        return TextPromptedInputs(image_feats, text_feats, text_mask)
+
+    def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
+        """Mask logits (B, 1, H, W) at the (padded) input size."""
+        batch_img_metas = [sample.metainfo for sample in batch_data_samples]
+        return self.decode_head.predict(
+            self._head_inputs(inputs, batch_data_samples), batch_img_metas, self.test_cfg)
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """Losses of a batch, prefixed with ``decode.``."""
+        losses = self.decode_head.loss(
+            self._head_inputs(inputs, data_samples), data_samples, self.train_cfg)
+        return add_prefix(losses, 'decode')
+
+    def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
+        """Predict masks; each sample gets ``seg_logits`` (sigmoid probabilities) and
+        ``pred_sem_seg`` (0/1) at its ``ori_shape``."""
+        if data_samples is None:
+            raise ValueError('DITSAM.predict needs data_samples: the sentence (`text_ids`, '
+                             '`text_mask`) of every image is part of the input')
+        seg_logits = self.encode_decode(inputs, data_samples)
+        return self.postprocess_result(seg_logits, data_samples)
+
+    def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
+        """Low-resolution mask logits (B, 1, 4h, 4w) of the head, without post-processing."""
+        return self.decode_head.forward(self._head_inputs(inputs, data_samples))
+
+    def extra_repr(self) -> str:
+        return f'pretrained={self.pretrained!r}'
+

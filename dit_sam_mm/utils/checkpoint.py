@@ -1,0 +1,134 @@
+"""Load a converted checkpoint into a model and account for every key that does not match.
+
+``load_state_dict(strict=False)`` silently skips whatever does not match, and a mistyped prefix in
+a converter then leaves a model half-initialised without anyone noticing. Here every missing and
+every unexpected key must match an explicitly allowed pattern (``fnmatch`` syntax, e.g.
+``'neck.*'``), otherwise loading fails, naming the offending keys, before any weight is changed.
+"""
+import fnmatch
+import os
+from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+import torch
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+_CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64.pth from '
+                 'https://dl.fbaipublicfiles.com/segment_anything/, downloaded on a machine with '
+                 'internet access) with tools/model_converters/sam2mmseg.py.')
+_MAX_LISTED = 50
+
+
+class CheckpointKeyMismatchError(RuntimeError):
+    """Raised when a checkpoint has missing or unexpected keys that are not allowed."""
+
+
+class LoadReport(NamedTuple):
+    """What ``load_checked_state_dict`` did.
+
+    Attributes:
+        loaded (List[str]): Model keys that were loaded from the checkpoint.
+        missing (List[str]): Model keys absent from the checkpoint (all allowed).
+        unexpected (List[str]): Checkpoint keys the model does not have (all allowed, ignored).
+    """
+    loaded: List[str]
+    missing: List[str]
+    unexpected: List[str]
+
+
+def _matches(key: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+
+def _format_keys(keys: Sequence[str]) -> str:
+    listed = ', '.join(keys[:_MAX_LISTED])
+    if len(keys) > _MAX_LISTED:
+        listed += f', ... and {len(keys) - _MAX_LISTED} more'
+    return listed
+
+
+def read_state_dict(filename: str) -> Mapping[str, Tensor]:
+    """Read a state dict from a file: a plain state dict or a dict with a ``state_dict`` entry.
+
+    The file is read with ``torch.load(weights_only=True, map_location='cpu')``.
+
+    Raises:
+        FileNotFoundError: The file does not exist (the message names it and how to make it).
+    """
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint {filename!r} not found '
+                                f'(resolved to {os.path.abspath(filename)!r}). {_CONVERT_HINT}')
+    checkpoint = torch.load(filename, map_location='cpu', weights_only=True)
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'Checkpoint {filename!r} holds a {type(checkpoint).__name__}, '
+                        'not a state dict')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"Checkpoint {filename!r}: 'state_dict' is a "
+                        f'{type(state_dict).__name__}, not a mapping')
+    return state_dict
+
+
+def load_checked_state_dict(module: nn.Module,
+                            checkpoint: Union[str, Mapping[str, Tensor]],
+                            allowed_missing: Sequence[str] = (),
+                            allowed_unexpected: Sequence[str] = (),
+                            logger: Optional[str] = 'current') -> LoadReport:
+    """Load ``checkpoint`` into ``module``, failing on keys that are not explicitly allowed.
+
+    Args:
+        module (nn.Module): The model to load into.
+        checkpoint (str | Mapping[str, Tensor]): A file (see ``read_state_dict``) or a state dict.
+        allowed_missing (Sequence[str]): fnmatch patterns of model keys that may be absent from
+            the checkpoint (they keep their current values), e.g. ``'neck.*'``.
+        allowed_unexpected (Sequence[str]): fnmatch patterns of checkpoint keys the model may
+            lack (they are ignored).
+        logger (str, optional): Where to log a summary (``mmengine.logging.print_log``);
+            None logs nothing. Defaults to 'current'.
+
+    Returns:
+        LoadReport: the loaded, missing and unexpected keys.
+
+    Raises:
+        FileNotFoundError: ``checkpoint`` is a path that does not exist.
+        CheckpointKeyMismatchError: A missing or unexpected key matches no allowed pattern; the
+            module is left unchanged and the message names every such key.
+        RuntimeError: A shape mismatch (raised by ``nn.Module.load_state_dict``).
+    """
+    source = checkpoint if isinstance(checkpoint, str) else 'the given state dict'
+    state_dict = read_state_dict(checkpoint) if isinstance(checkpoint, str) else checkpoint
+    if isinstance(allowed_missing, str):
+        allowed_missing = [allowed_missing]
+    if isinstance(allowed_unexpected, str):
+        allowed_unexpected = [allowed_unexpected]
+
+    model_keys = list(module.state_dict().keys())
+    model_key_set = set(model_keys)
+    checkpoint_keys = set(state_dict.keys())
+    missing = sorted(k for k in model_keys if k not in checkpoint_keys)
+    unexpected = sorted(k for k in checkpoint_keys if k not in model_key_set)
+    bad_missing = [k for k in missing if not _matches(k, allowed_missing)]
+    bad_unexpected = [k for k in unexpected if not _matches(k, allowed_unexpected)]
+    if bad_missing or bad_unexpected:
+        problems = []
+        if bad_missing:
+            problems.append(f'{len(bad_missing)} model key(s) missing from the checkpoint and '
+                            f'not allowed by allowed_missing_keys={list(allowed_missing)}: '
+                            f'{_format_keys(bad_missing)}')
+        if bad_unexpected:
+            problems.append(f'{len(bad_unexpected)} unexpected checkpoint key(s) not allowed by '
+                            f'allowed_unexpected_keys={list(allowed_unexpected)}: '
+                            f'{_format_keys(bad_unexpected)}')
+        raise CheckpointKeyMismatchError(f'Checkpoint {source} does not match the model: ' +
+                                         '; '.join(problems))
+
+    module.load_state_dict(
+        {k: v for k, v in state_dict.items() if k in model_key_set}, strict=False)
+    loaded = [k for k in model_keys if k in checkpoint_keys]
+    if logger is not None:
+        print_log(
+            f'Loaded {len(loaded)} tensors from {source}; allowed missing: '
+            f'{_format_keys(missing) or "none"}; ignored unexpected: '
+            f'{_format_keys(unexpected) or "none"}',
+            logger=logger)
+    return LoadReport(loaded=loaded, missing=missing, unexpected=unexpected)

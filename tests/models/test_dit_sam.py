@@ -1,0 +1,232 @@
+"""DITSAM segmentor: loss / predict / tensor modes, training, gradients and checked loading."""
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+
+from dit_sam_mm.models.segmentors import DITSAM
+from dit_sam_mm.utils.checkpoint import CheckpointKeyMismatchError
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+init_default_scope('mmseg')  # the data preprocessor is built by its mmseg type name
+
+DIM = 32  # SAM neck / decoder width
+TEXT = 32  # BERT width
+LENGTH = 6  # padded text length
+TINY_BERT = dict(
+    hidden_size=TEXT,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=32,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0)
+
+
+def model_cfg(text_mode: str = 'layerwise', **kwargs) -> dict:
+    cfg = dict(
+        type='DITSAM',
+        data_preprocessor=dict(
+            type='SegDataPreProcessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=False,
+            size=(64, 64),
+            pad_val=0,
+            seg_pad_val=255,
+            test_cfg=dict(size=(64, 64))),
+        backbone=dict(
+            type='DITSAMViT',
+            arch=dict(
+                embed_dims=32,
+                num_layers=2,
+                num_heads=2,
+                feedforward_channels=64,
+                global_attn_indexes=[1]),
+            img_size=64,
+            window_size=2,
+            out_channels=DIM,
+            text_mode=text_mode,
+            text_dims=TEXT,
+            injection=dict(type='LinearTextInjection', drop_rate=0.0, zero_init=True)),
+        neck=dict(type='BertNeck', bert_cfg=TINY_BERT, out_layer=1),
+        decode_head=dict(
+            type='SAMDecoderHead', in_channels=DIM, text_dim=TEXT, num_heads=2, mlp_dim=64),
+        test_cfg=dict(mode='whole'))
+    cfg.update(kwargs)
+    return cfg
+
+
+def build_model(text_mode: str = 'layerwise', **kwargs) -> DITSAM:
+    model = MODELS.build(model_cfg(text_mode, **kwargs))
+    model.init_weights()
+    return model
+
+
+def make_batch(img_hw=(64, 64), ori_hw=(64, 64), with_gt=True, seed=0) -> dict:
+    """Two packed samples as the data pipeline would produce them."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    lengths = [LENGTH, 3]
+    for length in lengths:
+        inputs.append(torch.randint(0, 256, (3, *img_hw), generator=gen, dtype=torch.uint8))
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=img_hw,
+                ori_shape=ori_hw,
+                pad_shape=img_hw,
+                flip=False,
+                sentence='the left dog',
+                ref_id=0,
+                sent_id=length,
+                split='train'))
+        ids = torch.zeros(LENGTH, dtype=torch.long)
+        ids[:length] = torch.randint(1, 100, (length, ), generator=gen)
+        mask = torch.zeros(LENGTH, dtype=torch.long)
+        mask[:length] = 1
+        sample.set_data(dict(text_ids=ids, text_mask=mask))
+        if with_gt:
+            gt = torch.zeros(1, *img_hw, dtype=torch.uint8)
+            gt[:, img_hw[0] // 4:img_hw[0] // 2, img_hw[1] // 3:] = 1
+            sample.gt_sem_seg = PixelData(data=gt)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('text_mode', ['none', 'e2e', 'layerwise'])
+def test_loss_and_every_trainable_parameter_gets_a_gradient(text_mode):
+    torch.manual_seed(0)
+    model = build_model(text_mode)
+    data = model.data_preprocessor(make_batch(img_hw=(64, 48)), training=True)
+    assert data['inputs'].shape == (2, 3, 64, 64)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg'}
+    losses['decode.loss_ce'].backward()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == []
+    assert any(n.startswith('neck.') for n in trainable)
+    assert any(n.startswith('backbone.text_injections.') for n in trainable) == (
+        text_mode != 'none')
+
+
+def test_predict_returns_binary_masks_at_the_original_size():
+    torch.manual_seed(0)
+    model = build_model().eval()
+    # an image resized to 48 x 64 (long side 64) from 96 x 128, padded to 64 x 64
+    batch = make_batch(img_hw=(48, 64), ori_hw=(96, 128), with_gt=False)
+    with torch.no_grad():
+        results = model.test_step(copy.deepcopy(batch))
+        data = model.data_preprocessor(batch, training=False)
+        low_res = model(**data, mode='tensor')
+    assert data['inputs'].shape == (2, 3, 64, 64)  # padded bottom to 64 x 64
+    # expected: logits at the padded input size, padding rows cropped, resized to ori_shape
+    expected = resize(low_res, size=(64, 64), mode='bilinear')[:, :, :48, :]
+    expected = resize(expected, size=(96, 128), mode='bilinear').sigmoid()
+    assert len(results) == 2
+    for result, expected_probs in zip(results, expected):
+        pred = result.pred_sem_seg.data
+        probs = result.seg_logits.data
+        assert pred.shape == (1, 96, 128)
+        assert torch.allclose(probs, expected_probs, atol=1e-5)
+        assert set(pred.unique().tolist()) <= {0.0, 1.0}
+        assert torch.equal(pred, (probs > 0.35).to(pred))
+
+
+def test_tensor_mode_returns_low_res_logits():
+    model = build_model().eval()
+    data = model.data_preprocessor(make_batch(), training=False)
+    with torch.no_grad():
+        logits = model(**data, mode='tensor')
+    assert logits.shape == (2, 1, 16, 16)  # 4x the 4 x 4 embedding grid
+
+
+def test_train_step_decreases_the_loss():
+    torch.manual_seed(0)
+    model = build_model('layerwise')
+    model.train()
+    optim_wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
+    batch = make_batch()
+    values = []
+    for _ in range(6):
+        log_vars = model.train_step(copy.deepcopy(batch), optim_wrapper)
+        values.append(log_vars['loss'].item())
+    assert values[-1] < 0.95 * values[0], values
+
+
+def test_text_is_required():
+    model = build_model().eval()
+    batch = make_batch()
+    del batch['data_samples'][1].text_ids
+    data = model.data_preprocessor(batch, training=False)
+    with pytest.raises(KeyError, match='text_ids'):
+        model(**data, mode='predict')
+    with pytest.raises(ValueError, match='text_ids'):
+        model.predict(data['inputs'], None)
+    with pytest.raises(ValueError, match='whole'):
+        build_model(test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(32, 32)))
+    with pytest.raises(ValueError, match='decode_head expects 48-d'):
+        build_model(decode_head=dict(type='SAMDecoderHead', in_channels=DIM, text_dim=48,
+                                     num_heads=2, mlp_dim=64))
+    backbone = model_cfg()['backbone']
+    with pytest.raises(ValueError, match='backbone expects 48-d'):
+        build_model(backbone={**backbone, 'text_dims': 48})
+
+
+def test_checked_loading(tmp_path):
+    torch.manual_seed(0)
+    source = build_model()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn_like(p))
+    state = {k: v for k, v in source.state_dict().items()
+             if not k.startswith(('neck.', 'backbone.text_injections.', 'decode_head.text_proj.'))}
+    converted = tmp_path / 'converted.pth'
+    torch.save(dict(state_dict=state, meta=dict(source='test')), converted)
+
+    torch.manual_seed(1)
+    allowed = ['neck.*', 'backbone.text_injections.*', 'decode_head.text_proj.*']
+    model = MODELS.build(model_cfg(pretrained=str(converted), allowed_missing_keys=allowed))
+    neck_before = {k: v.clone() for k, v in model.neck.state_dict().items()}
+    head_proj_before = model.decode_head.text_proj.weight.clone()
+    model.init_weights()
+    loaded = model.state_dict()
+    for key, value in state.items():
+        assert torch.equal(loaded[key], value), key
+    # BERT stays as BertNeck built it, zero-initialised injections stay zero
+    for key, value in model.neck.state_dict().items():
+        assert torch.equal(value, neck_before[key]), key
+    for param in model.backbone.text_injections.parameters():
+        assert torch.count_nonzero(param) == 0
+    assert torch.equal(model.decode_head.text_proj.weight, head_proj_before)
+
+    # Not allowing the missing BERT keys fails, naming them.
+    strict = MODELS.build(model_cfg(pretrained=str(converted), allowed_missing_keys=allowed[1:]))
+    with pytest.raises(CheckpointKeyMismatchError, match=r'neck\.bert\.embeddings'):
+        strict.init_weights()
+
+    # An unexpected key fails, naming it, and leaves the model untouched.
+    bogus = tmp_path / 'bogus.pth'
+    torch.save({**state, 'decode_head.mask_decoder.iou_prediction_head.layers.0.weight':
+                torch.zeros(1)}, bogus)
+    model = MODELS.build(model_cfg(pretrained=str(bogus), allowed_missing_keys=allowed))
+    with pytest.raises(CheckpointKeyMismatchError,
+                       match=r'decode_head\.mask_decoder\.iou_prediction_head\.layers\.0\.weight'):
+        model.init_weights()
+    # ... unless it is explicitly allowed.
+    model = MODELS.build(model_cfg(
+        pretrained=str(bogus),
+        allowed_missing_keys=allowed,
+        allowed_unexpected_keys=['decode_head.mask_decoder.iou_prediction_head.*']))
+    model.init_weights()
+
+    missing = tmp_path / 'missing.pth'
+    model = MODELS.build(model_cfg(pretrained=str(missing)))
+    with pytest.raises(FileNotFoundError, match='sam2mmseg'):
+        model.init_weights()
