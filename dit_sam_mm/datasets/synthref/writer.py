@@ -1,0 +1,153 @@
+"""Writing SynthRef, a synthetic referring-segmentation set, in REFER layout.
+
+Output (``out_dir``, by default ``data/synthref/``)::
+
+    images/synthref_000001.jpg ...   JPEG, quality 90, 4:4:4
+    instances.json                   COCO format; polygons, compressed RLE,
+                                     and crowd (uncompressed RLE) dot clusters
+    refs(unc).p                      refs with train / val / testA / testB
+    vocab.txt                        BERT WordPiece vocabulary of the words
+
+Read it with ``RefCOCODataset(data_root=out_dir, ann_file='instances.json',
+split_file='refs(unc).p', data_prefix=dict(img_path='images/'))``. The same
+seed and arguments give byte-identical files.
+"""
+import json
+import os
+import os.path as osp
+import pickle
+from typing import Dict, List, Tuple
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from .expressions import SYNTHREF_WORDS, expressions_for
+from .scene import KINDS, SceneObject, render, sample_scene
+
+CATEGORIES = [dict(id=i + 1, name=name)
+              for i, name in enumerate(KINDS + ('dots', ))]
+CATEGORY_IDS = {c['name']: c['id'] for c in CATEGORIES}
+SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+SENTENCES_PER_REF = 3
+PICKLE_PROTOCOL = 2
+
+
+def split_of(index: int, num_images: int) -> str:
+    """Split of image ``index``: val, testA, testB blocks, then train."""
+    held = max(1, num_images // 9)
+    for block, name in enumerate(('val', 'testA', 'testB')):
+        if index < (block + 1) * held:
+            return name
+    return 'train'
+
+
+def _uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO crowd RLE: column-major run lengths starting with zeros."""
+    flat = np.asfortranarray(mask).flatten(order='F').astype(np.int8)
+    changes = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0] == 1:
+        counts = [0] + counts
+    return dict(size=[int(mask.shape[0]), int(mask.shape[1])],
+                counts=[int(c) for c in counts])
+
+
+def _segmentation(obj: SceneObject, ann_index: int) -> Tuple[object, int]:
+    """(segmentation, iscrowd): dots as crowd RLE, every third as RLE."""
+    if not obj.is_shape:
+        return _uncompressed_rle(obj.mask), 1
+    if ann_index % 3 == 2:
+        rle = mask_utils.encode(np.asfortranarray(obj.mask))
+        return dict(size=[int(v) for v in rle['size']],
+                    counts=rle['counts'].decode('ascii')), 0
+    return obj.polygons, 0
+
+
+def _choose_sentences(rng: np.random.Generator,
+                      options: Dict[str, List[str]]) -> List[str]:
+    """Up to 3 sentences, preferring position/comparison ones."""
+    rel = [options['relational'][i]
+           for i in rng.permutation(len(options['relational']))]
+    attr = [options['attribute'][i]
+            for i in rng.permutation(len(options['attribute']))]
+    chosen = rel[:2] + attr[:1]
+    rest = rel[2:] + attr[1:]
+    chosen += rest[:SENTENCES_PER_REF - len(chosen)]
+    return list(dict.fromkeys(chosen))  # unique, order kept
+
+
+def make_synthref(out_dir: str,
+                  num_images: int = 450,
+                  seed: int = 0,
+                  size: Tuple[int, int] = (64, 64)) -> Dict[str, dict]:
+    """Generate SynthRef into ``out_dir``.
+
+    Args:
+        out_dir (str): Output folder (created).
+        num_images (int): Images in total; val, testA and testB get
+            ``num_images // 9`` each, train the rest. Defaults to 450.
+        seed (int): Random seed. Defaults to 0.
+        size (tuple[int, int]): Image (width, height). Defaults to (64, 64).
+
+    Returns:
+        dict: Per split, the numbers of images, refs and sentences.
+    """
+    if num_images < 4:
+        raise ValueError(f'num_images must be >= 4, got {num_images}')
+    width, height = int(size[0]), int(size[1])
+    if min(width, height) < 32:
+        raise ValueError(f'images must be at least 32x32, got {size}')
+    gap = 3.0 * min(width, height) / 64.0
+    rng = np.random.default_rng(seed)
+    os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
+    images, annotations, refs = [], [], []
+    next_sent_id = 1
+    stats = {s: dict(images=0, refs=0, sentences=0)
+             for s in ('train', 'val', 'testA', 'testB')}
+    for index in range(num_images):
+        image_id, split = index + 1, split_of(index, num_images)
+        objects = sample_scene(rng, width, height, with_dots=index % 5 == 2)
+        pixels = render(objects, rng, width, height)
+        file_name = f'synthref_{image_id:06d}.jpg'
+        Image.fromarray(pixels).save(
+            osp.join(out_dir, 'images', file_name),
+            format='JPEG', quality=90, subsampling=0, optimize=False)
+        images.append(dict(id=image_id, file_name=file_name, width=width,
+                           height=height))
+        stats[split]['images'] += 1
+        for obj in objects:
+            ann_id = len(annotations) + 1
+            segmentation, iscrowd = _segmentation(obj, ann_id)
+            annotations.append(dict(
+                id=ann_id, image_id=image_id,
+                category_id=CATEGORY_IDS[obj.kind], iscrowd=iscrowd,
+                segmentation=segmentation, area=obj.area,
+                bbox=[float(v) for v in obj.bbox],
+                synthref=dict(colour=obj.colour, size=obj.size)))
+            sentences = _choose_sentences(
+                rng, expressions_for(obj, objects, gap))
+            if not sentences:
+                continue
+            sents = [dict(sent_id=next_sent_id + i, sent=text, raw=text,
+                          tokens=text.split())
+                     for i, text in enumerate(sentences)]
+            next_sent_id += len(sents)
+            refs.append(dict(
+                ref_id=len(refs) + 1, ann_id=ann_id, image_id=image_id,
+                split=split, category_id=CATEGORY_IDS[obj.kind],
+                sent_ids=[s['sent_id'] for s in sents], sentences=sents,
+                file_name=f'synthref_{image_id:06d}_{ann_id}.jpg'))
+            stats[split]['refs'] += 1
+            stats[split]['sentences'] += len(sents)
+    with open(osp.join(out_dir, 'instances.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(dict(images=images, annotations=annotations,
+                       categories=CATEGORIES), f, sort_keys=True,
+                  separators=(',', ':'))
+    with open(osp.join(out_dir, 'refs(unc).p'), 'wb') as f:
+        pickle.dump(refs, f, protocol=PICKLE_PROTOCOL)
+    with open(osp.join(out_dir, 'vocab.txt'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(SPECIAL_TOKENS + tuple(SYNTHREF_WORDS)) + '\n')
+    return stats

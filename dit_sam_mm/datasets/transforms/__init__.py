@@ -1,0 +1,11 @@
+"""Data transforms of referring image segmentation (registered in mmseg)."""
+from .flip import ReferRandomFlip, swap_left_right
+from .formatting import REFER_META_KEYS, PackReferSegInputs
+from .loading import LoadReferAnnotations, decode_coco_segmentation
+from .tokenize import TokenizeText, build_bert_tokenizer
+
+__all__ = [
+    'LoadReferAnnotations', 'ReferRandomFlip', 'TokenizeText',
+    'PackReferSegInputs', 'REFER_META_KEYS', 'swap_left_right',
+    'decode_coco_segmentation', 'build_bert_tokenizer'
+]

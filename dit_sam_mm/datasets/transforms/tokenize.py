@@ -1,0 +1,117 @@
+"""BERT WordPiece tokenization of the referring sentence."""
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmseg.registry import TRANSFORMS
+
+
+def build_bert_tokenizer(tokenizer: Optional[str] = None,
+                         vocab_file: Optional[str] = None,
+                         do_lower_case: bool = True):
+    """Build a fast BERT WordPiece tokenizer from local files only.
+
+    Args:
+        tokenizer (str, optional): Folder written by
+            ``save_pretrained`` (``vocab.txt``, ``tokenizer.json``, ...), or
+            a model name already in the local Hugging Face cache.
+        vocab_file (str, optional): A WordPiece ``vocab.txt``, one token a
+            line, holding ``[PAD] [UNK] [CLS] [SEP] [MASK]``.
+        do_lower_case (bool): Lower-case (and strip accents) before
+            splitting; only used with ``vocab_file``. Defaults to True.
+
+    Returns:
+        transformers.BertTokenizerFast
+    """
+    from transformers import BertTokenizerFast
+    if (tokenizer is None) == (vocab_file is None):
+        raise ValueError('Give exactly one of tokenizer= (a local tokenizer '
+                         'folder) and vocab_file= (a vocab.txt)')
+    if vocab_file is not None:
+        if not osp.isfile(vocab_file):
+            raise FileNotFoundError(f'vocab_file not found: {vocab_file!r}')
+        return BertTokenizerFast(
+            vocab_file=vocab_file, do_lower_case=do_lower_case)
+    try:
+        return BertTokenizerFast.from_pretrained(
+            tokenizer, local_files_only=True)
+    except OSError as err:
+        raise OSError(
+            f'Cannot load a BERT tokenizer from {tokenizer!r} without '
+            'network access: give a folder holding vocab.txt (and '
+            'tokenizer_config.json), or vocab_file=') from err
+
+
+@TRANSFORMS.register_module()
+class TokenizeText(BaseTransform):
+    """Turn ``results['sentence']`` into fixed-length BERT token ids.
+
+    The ids are ``[CLS]`` + at most ``max_length - 2`` WordPiece tokens +
+    ``[SEP]``, padded with ``[PAD]`` to ``max_length`` (20 as in the DIT-SAM
+    and LAVT code). Run it after ``ReferRandomFlip``.
+
+    Required keys: ``sentence``.
+    Added keys: ``text_ids`` (np.int64, (max_length,)), ``text_mask``
+    (np.int64, (max_length,), 1 = real token incl. [CLS]/[SEP], 0 = padding).
+
+    Args:
+        tokenizer (str, optional): Local tokenizer folder (e.g. a saved
+            ``bert-base-uncased``). Defaults to None.
+        vocab_file (str, optional): WordPiece vocabulary file; used instead
+            of ``tokenizer``. Defaults to None.
+        max_length (int): Length of ``text_ids`` including [CLS] and [SEP].
+            Defaults to 20.
+        do_lower_case (bool): Lower-case text (``vocab_file`` only).
+            Defaults to True.
+    """
+
+    def __init__(self,
+                 tokenizer: Optional[str] = None,
+                 vocab_file: Optional[str] = None,
+                 max_length: int = 20,
+                 do_lower_case: bool = True) -> None:
+        if max_length < 3:
+            raise ValueError(f'max_length must be >= 3 ([CLS] word [SEP]), '
+                             f'got {max_length}')
+        self.tokenizer_path = tokenizer
+        self.vocab_file = vocab_file
+        self.max_length = max_length
+        self.do_lower_case = do_lower_case
+        self.tokenizer = build_bert_tokenizer(tokenizer, vocab_file,
+                                              do_lower_case)
+
+    def transform(self, results: dict) -> dict:
+        """Add ``text_ids`` and ``text_mask`` to ``results``.
+
+        Args:
+            results (dict): Sample holding ``sentence``.
+
+        Returns:
+            dict: ``results`` with the token ids and attention mask.
+        """
+        sentence = results.get('sentence')
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise ValueError(
+                f'Empty sentence {sentence!r} for ref_id='
+                f'{results.get("ref_id")} sent_id={results.get("sent_id")} '
+                f'(image {results.get("img_path")!r})')
+        encoded = self.tokenizer(
+            sentence,
+            add_special_tokens=True,
+            max_length=self.max_length,
+            truncation=True,
+            padding='max_length',
+            return_attention_mask=True,
+            return_token_type_ids=False)
+        results['text_ids'] = np.asarray(encoded['input_ids'], dtype=np.int64)
+        results['text_mask'] = np.asarray(
+            encoded['attention_mask'], dtype=np.int64)
+        return results
+
+    def __repr__(self) -> str:
+        source = (f'vocab_file={self.vocab_file!r}' if self.vocab_file else
+                  f'tokenizer={self.tokenizer_path!r}')
+        return (f'{self.__class__.__name__}({source}, '
+                f'max_length={self.max_length})')

@@ -1,0 +1,4 @@
+"""Evaluation metrics for referring image segmentation."""
+from .metrics import ReferSegMetric
+
+__all__ = ['ReferSegMetric']

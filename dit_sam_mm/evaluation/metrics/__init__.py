@@ -1,0 +1,4 @@
+"""Metrics of referring image segmentation."""
+from .refer_seg_metric import ReferSegMetric
+
+__all__ = ['ReferSegMetric']

@@ -1,0 +1,158 @@
+"""A tiny hand-written REFER dataset, a WordPiece vocabulary, and helpers.
+
+The fixture folder has the REFER layout::
+
+    ROOT/images/fixture_00000{1,2,3}.jpg
+    ROOT/instances.json   # polygon, compressed RLE and crowd (list) RLE masks
+    ROOT/refs(unc).p      # 6 refs over train / val / testA / testB
+"""
+import copy
+import json
+import pickle
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pytest
+from mmengine.registry import init_default_scope
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+import dit_sam_mm  # noqa: F401  (registers the components)
+
+# (file name, width, height)
+IMAGES = {1: ('fixture_000001.jpg', 40, 30), 2: ('fixture_000002.jpg', 36, 24),
+          3: ('fixture_000003.jpg', 32, 32)}
+
+
+def _crowd_counts(mask: np.ndarray) -> list:
+    """Uncompressed COCO RLE counts (column-major, starting with zeros)."""
+    flat = mask.flatten(order='F')
+    counts, current, run = [], 0, 0
+    for value in flat:
+        if value != current:
+            counts.append(run)
+            current, run = value, 0
+        run += 1
+    counts.append(run)
+    return counts
+
+
+def _instances() -> dict:
+    rle_mask = np.zeros((30, 40), dtype=np.uint8)
+    rle_mask[5:20, 25:38] = 1
+    rle = mask_utils.encode(np.asfortranarray(rle_mask))
+    crowd_mask = np.zeros((24, 36), dtype=np.uint8)
+    crowd_mask[2:8, 3:9] = 1
+    crowd_mask[12:20, 20:33] = 1
+    return dict(
+        images=[dict(id=i, file_name=f, width=w, height=h)
+                for i, (f, w, h) in IMAGES.items()],
+        annotations=[
+            dict(id=101, image_id=1, category_id=1, iscrowd=0,
+                 segmentation=[[2.0, 3.5, 18.2, 4.0, 15.0, 25.7, 3.0, 22.0],
+                               [20.0, 20.0, 24.0, 20.0, 22.0, 28.0]]),
+            dict(id=102, image_id=1, category_id=2, iscrowd=0,
+                 segmentation=dict(size=[30, 40],
+                                   counts=rle['counts'].decode('ascii'))),
+            dict(id=201, image_id=2, category_id=1, iscrowd=1,
+                 segmentation=dict(size=[24, 36],
+                                   counts=_crowd_counts(crowd_mask))),
+            dict(id=202, image_id=2, category_id=3, iscrowd=0,
+                 segmentation=[[30.0, 1.0, 35.0, 1.0, 35.0, 9.0, 30.0, 9.0]]),
+            dict(id=301, image_id=3, category_id=2, iscrowd=0,
+                 segmentation=[[16.0, 4.0, 28.0, 16.0, 16.0, 28.0, 4.0,
+                                16.0]]),
+            dict(id=302, image_id=3, category_id=3, iscrowd=0,
+                 segmentation=[[1.0, 25.0, 12.0, 25.0, 12.0, 31.0, 1.0,
+                                31.0]]),
+            dict(id=999, image_id=3, category_id=3, iscrowd=0,  # no ref
+                 segmentation=[[0.0, 0.0, 3.0, 0.0, 3.0, 3.0]]),
+        ],
+        categories=[dict(id=1, name='person'), dict(id=2, name='cup'),
+                    dict(id=3, name='box')])
+
+
+def _ref(ref_id, ann_id, image_id, split, sentences):
+    sents = [dict(sent_id=sid, raw=raw, sent=raw.lower(),
+                  tokens=raw.lower().split()) for sid, raw in sentences]
+    return dict(ref_id=ref_id, ann_id=ann_id, image_id=image_id, split=split,
+                category_id=1, sent_ids=[s['sent_id'] for s in sents],
+                sentences=sents, file_name=f'fixture_{image_id:06d}_{ann_id}.jpg')
+
+
+def _refs() -> list:
+    return [
+        _ref(1, 101, 1, 'train', [(10, 'the man on the left'),
+                                  (11, 'Left person'), (12, 'leftmost guy')]),
+        _ref(2, 102, 1, 'train', [(20, 'right cup')]),
+        _ref(3, 201, 2, 'val', [(30, 'crowd of people'), (31, 'the group')]),
+        _ref(4, 202, 2, 'testA', [(40, 'small box')]),
+        _ref(5, 301, 3, 'testB', [(50, 'the round thing'), (51, 'circle')]),
+        _ref(6, 302, 3, 'train', [(60, 'bottom shape'),
+                                  (61, 'lowest thing on the right side')]),
+    ]
+
+
+def write_refer_folder(root: Path, refs: Optional[list] = None,
+                       instances: Optional[dict] = None,
+                       skip_images: tuple = ()) -> Path:
+    """Write the fixture (or a variant of it) into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / 'images').mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for image_id, (name, width, height) in IMAGES.items():
+        if name in skip_images:
+            continue
+        pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / 'images' / name, quality=95)
+    with open(root / 'instances.json', 'w') as f:
+        json.dump(_instances() if instances is None else instances, f)
+    with open(root / 'refs(unc).p', 'wb') as f:
+        pickle.dump(_refs() if refs is None else refs, f, protocol=2)
+    return root
+
+
+VOCAB_WORDS = ['the', 'man', 'on', 'left', 'right', 'person', 'most', 'guy',
+               'cup', 'crowd', 'of', 'people', 'group', 'small', 'box',
+               'round', 'thing', 'circle', 'bottom', 'shape', 'low', '##est',
+               'side', 'a', 'red', 'big', '##ger', 'blue', '##most']
+
+
+@pytest.fixture(scope='session', autouse=True)
+def mmseg_scope():
+    """Registry look-ups in MMSeg's scope, as a runner with mmseg does."""
+    init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='session')
+def refer_root(tmp_path_factory) -> Path:
+    """The shared, read-only REFER fixture folder."""
+    return write_refer_folder(tmp_path_factory.mktemp('refer'))
+
+
+@pytest.fixture
+def refer_variant(tmp_path) -> Callable[..., Path]:
+    """Factory of edited copies: ``refer_variant(edit_refs=..., ...)``."""
+
+    def make(edit_refs: Optional[Callable] = None,
+             edit_instances: Optional[Callable] = None,
+             skip_images: tuple = ()) -> Path:
+        refs, instances = copy.deepcopy(_refs()), copy.deepcopy(_instances())
+        if edit_refs is not None:
+            edit_refs(refs)
+        if edit_instances is not None:
+            edit_instances(instances)
+        return write_refer_folder(tmp_path / 'variant', refs, instances,
+                                  skip_images)
+
+    return make
+
+
+@pytest.fixture(scope='session')
+def vocab_file(tmp_path_factory) -> str:
+    """A small BERT WordPiece vocabulary (special tokens first)."""
+    path = tmp_path_factory.mktemp('vocab') / 'vocab.txt'
+    specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+    path.write_text('\n'.join(specials + VOCAB_WORDS) + '\n')
+    return str(path)

@@ -1,0 +1,171 @@
+"""RefCOCODataset on the hand-written REFER fixture (see conftest.py)."""
+import pickle
+
+import numpy as np
+import pytest
+from mmengine.dataset import BaseDataset
+from pycocotools.coco import COCO
+
+from dit_sam_mm.datasets import RefCOCODataset
+
+ALL_SPLITS = ['train', 'val', 'testA', 'testB']
+# split -> (refs, sentences) in the fixture
+FIXTURE_COUNTS = {'train': (3, 6), 'val': (1, 2), 'testA': (1, 1),
+                  'testB': (1, 2)}
+
+
+def build(root, **kwargs) -> RefCOCODataset:
+    kwargs.setdefault('data_prefix', dict(img_path='images/'))
+    return RefCOCODataset(data_root=str(root), **kwargs)
+
+
+@pytest.mark.parametrize('split', ALL_SPLITS)
+def test_counts_per_split_and_mode(refer_root, split):
+    refs, sentences = FIXTURE_COUNTS[split]
+    assert len(build(refer_root, split=split)) == sentences
+    assert len(build(refer_root, split=split, sample_mode='ref')) == refs
+
+
+def test_every_sentence_once_in_sentence_mode(refer_root):
+    dataset = build(refer_root, split=['val', 'testA', 'testB'])
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    assert [(i['split'], i['ref_id'], i['sent_id'], i['sentence'])
+            for i in infos] == [
+                ('val', 3, 30, 'crowd of people'), ('val', 3, 31, 'the group'),
+                ('testA', 4, 40, 'small box'),
+                ('testB', 5, 50, 'the round thing'), ('testB', 5, 51, 'circle')
+            ]
+    assert [i['sample_idx'] for i in infos] == list(range(5))
+    assert infos[0]['img_path'].endswith('images/fixture_000002.jpg')
+    assert (infos[0]['height'], infos[0]['width']) == (24, 36)
+    assert infos[0]['seg_fields'] == []
+
+
+def test_ref_mode_draws_each_sentence_of_the_ref(refer_root):
+    dataset = build(refer_root, split='train', sample_mode='ref')
+    np.random.seed(0)
+    drawn = {dataset.get_data_info(0)['sent_id'] for _ in range(60)}
+    assert drawn == {10, 11, 12}
+    info = dataset.get_data_info(0)
+    assert 'sentences' not in info and info['ref_id'] == 1
+
+
+def test_serialized_and_plain_lists_agree(refer_root):
+    packed = build(refer_root, split=ALL_SPLITS)
+    plain = build(refer_root, split=ALL_SPLITS, serialize_data=False)
+    assert len(packed) == len(plain) == 11
+    for i in range(len(packed)):
+        assert packed.get_data_info(i) == plain.get_data_info(i)
+
+
+def test_lazy_init_indices_and_subset(refer_root):
+    lazy = build(refer_root, split='train', lazy_init=True)
+    assert not lazy._fully_initialized
+    assert len(lazy) == 6  # initialises on demand
+    first_two_refs = build(refer_root, split='train', indices=2)
+    assert len(first_two_refs) == 4  # ref 1 (3 sentences) + ref 2 (1)
+    subset = lazy.get_subset([2])
+    assert len(subset) == 2 and len(lazy) == 6
+    assert {subset.get_data_info(i)['ref_id'] for i in range(2)} == {6}
+
+
+def test_metainfo_is_binary(refer_root):
+    dataset = build(refer_root, split='val', test_mode=True)
+    assert dataset.metainfo['classes'] == ('background', 'object')
+
+
+def test_masks_equal_pycocotools(refer_root):
+    from dit_sam_mm.datasets import LoadReferAnnotations
+    coco = COCO(str(refer_root / 'instances.json'))
+    dataset = build(refer_root, split=ALL_SPLITS,
+                    pipeline=[LoadReferAnnotations()])
+    kinds = set()
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        ann = coco.anns[sample['ann_id']]
+        kinds.add((type(ann['segmentation']).__name__, ann['iscrowd']))
+        expected = coco.annToMask(ann)
+        assert sample['gt_seg_map'].dtype == np.uint8
+        assert sample['gt_seg_map'].flags['C_CONTIGUOUS']
+        np.testing.assert_array_equal(sample['gt_seg_map'], expected)
+        assert sample['gt_seg_map'].sum() > 0
+        assert sample['seg_fields'] == ['gt_seg_map']
+    # polygons, compressed RLE and crowd RLE all went through the loader
+    assert kinds == {('list', 0), ('dict', 0), ('dict', 1)}
+
+
+def test_unknown_split_names_split_and_choices(refer_root):
+    with pytest.raises(ValueError, match=r"\['tset'\].*\['testA', 'testB', "
+                       r"'train', 'val'\]"):
+        build(refer_root, split=['val', 'tset'])
+
+
+def test_missing_annotation_names_ref_and_ann(refer_variant):
+    def drop_ann(instances):
+        instances['annotations'] = [
+            a for a in instances['annotations'] if a['id'] != 202]
+
+    root = refer_variant(edit_instances=drop_ann)
+    with pytest.raises(ValueError, match='ref_id=4 points to ann_id=202'):
+        build(root, split='testA')
+
+
+def test_empty_sentence_names_ref_and_sentence(refer_variant):
+    def blank(refs):
+        refs[2]['sentences'][1]['raw'] = '   '
+
+    root = refer_variant(edit_refs=blank)
+    with pytest.raises(ValueError, match='ref_id=3 sent_id=31 has an empty'):
+        build(root, split='val')
+
+
+def test_missing_image_names_the_file(refer_variant):
+    root = refer_variant(skip_images=('fixture_000003.jpg', ))
+    dataset = build(root, split='testB', test_mode=True,
+                    pipeline=[dict(type='LoadImageFromFile')])
+    with pytest.raises(FileNotFoundError, match='fixture_000003.jpg'):
+        dataset[0]
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'refs\(unc\)\.p'):
+        build(tmp_path, split='train')
+
+
+def test_dataset_stays_small(tmp_path):
+    """A RefCOCO-shaped list costs ~1 kB per ref once serialised.
+
+    3,000 refs / 8,400 sentences / 1,200 images with 64-coordinate polygons
+    (RefCOCO train: 42,404 refs / 120,624 sentences); the polygons dominate.
+    """
+    rng = np.random.default_rng(0)
+    images = [dict(id=i, file_name=f'COCO_train2014_{i:012d}.jpg',
+                   width=640, height=480) for i in range(1200)]
+    anns, refs, sent_id = [], [], 0
+    for ref_id in range(3000):
+        polygon = [round(float(v), 2) for v in rng.uniform(0, 480, 64)]
+        anns.append(dict(id=ref_id, image_id=ref_id % 1200, category_id=1,
+                         iscrowd=0, segmentation=[polygon]))
+        sents = []
+        for _ in range(3 if ref_id % 5 else 2):  # 2.8 sentences per ref
+            sents.append(dict(sent_id=sent_id, raw='the man in a red shirt '
+                              'on the left', sent='x', tokens=[]))
+            sent_id += 1
+        refs.append(dict(ref_id=ref_id, ann_id=ref_id,
+                         image_id=ref_id % 1200, split='train',
+                         sentences=sents, sent_ids=[]))
+    import json
+    (tmp_path / 'instances.json').write_text(
+        json.dumps(dict(images=images, annotations=anns)))
+    (tmp_path / 'refs(unc).p').write_bytes(pickle.dumps(refs, protocol=2))
+    dataset = build(tmp_path, split='train')
+    assert len(dataset) == sent_id == 8400
+    assert dataset.data_list == []  # only the byte buffer is kept
+    held = (dataset.data_bytes.nbytes + dataset.data_address.nbytes +
+            dataset._sample_ref.nbytes + dataset._sample_sent.nbytes +
+            dataset._sentence_counts.nbytes)
+    polygon_bytes = 3000 * 64 * 9  # pickled floats
+    per_ref = (held - polygon_bytes) / 3000
+    assert per_ref < 500, per_ref  # everything but the polygons
+    assert held / 3000 < 1100
+    assert isinstance(dataset, BaseDataset)
