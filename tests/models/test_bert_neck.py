@@ -1,10 +1,10 @@
 """BertNeck: building, layer choice, freezing, pretrained loading and its errors."""
 import pytest
 import torch
+from mmseg.registry import MODELS
 from transformers import BertConfig, BertModel
 
 from dit_sam_mm.models.necks import BertNeck
-from mmseg.registry import MODELS
 
 TINY_BERT = dict(
     hidden_size=32,

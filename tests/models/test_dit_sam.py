@@ -6,12 +6,12 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
-
-from dit_sam_mm.models.segmentors import DITSAM
-from dit_sam_mm.utils.checkpoint import CheckpointKeyMismatchError
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+
+from dit_sam_mm.models.segmentors import DITSAM
+from dit_sam_mm.utils.checkpoint import CheckpointKeyMismatchError
 
 init_default_scope('mmseg')  # the data preprocessor is built by its mmseg type name
 
@@ -230,3 +230,42 @@ def test_checked_loading(tmp_path):
     model = MODELS.build(model_cfg(pretrained=str(missing)))
     with pytest.raises(FileNotFoundError, match='sam2mmseg'):
         model.init_weights()
+
+
+def test_official_sam_layout_loads_with_exactly_the_documented_differences(tmp_path):
+    """segment_anything state dict -> convert_sam_checkpoint -> DITSAM(pretrained=...)."""
+    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder,
+                                           TwoWayTransformer)
+
+    from dit_sam_mm.models.backbones import convert_sam_checkpoint
+    from dit_sam_mm.models.decode_heads import SAM_DECODER_KEYS_DROPPED
+
+    torch.manual_seed(0)
+    sam_parts = dict(
+        image_encoder=ImageEncoderViT(
+            img_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0,
+            out_chans=DIM, qkv_bias=True, use_rel_pos=True, window_size=2,
+            global_attn_indexes=(1, )),
+        prompt_encoder=PromptEncoder(
+            embed_dim=DIM, image_embedding_size=(4, 4), input_image_size=(64, 64),
+            mask_in_chans=8),
+        mask_decoder=MaskDecoder(
+            transformer_dim=DIM,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=DIM, num_heads=2, mlp_dim=64),
+            iou_head_hidden_dim=DIM))
+    official = {f'{part}.{key}': value for part, module in sam_parts.items()
+                for key, value in module.state_dict().items()}
+    converted = tmp_path / 'sam_tiny_mmseg.pth'
+    torch.save(dict(state_dict=convert_sam_checkpoint(official)), converted)
+
+    model = MODELS.build(model_cfg(
+        pretrained=str(converted),
+        allowed_missing_keys=['neck.*', 'backbone.text_injections.*', 'decode_head.text_proj.*'],
+        allowed_unexpected_keys=['decode_head.' + p for p in SAM_DECODER_KEYS_DROPPED]))
+    model.init_weights()
+    loaded = model.state_dict()
+    # every decoder / prompt-encoder tensor of the head comes from the official one
+    head_keys = [k for k in loaded if k.startswith('decode_head.') and 'text_proj' not in k]
+    assert len(head_keys) > 20
+    for key in head_keys:
+        assert torch.equal(loaded[key], official[key[len('decode_head.'):]]), key

@@ -4,11 +4,11 @@ import fnmatch
 import pytest
 import torch
 from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 
 from dit_sam_mm.models.decode_heads import (SAM_DECODER_KEYS_DROPPED, SAMDecoderHead,
                                             TextPromptedInputs, is_dropped_sam_decoder_key)
-from mmseg.structures import SegDataSample
 
 DIM = 32
 TEXT_DIM = 24

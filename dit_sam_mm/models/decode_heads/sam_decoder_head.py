@@ -11,13 +11,13 @@ import fnmatch
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor, nn
-
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import DiceLoss
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
+from torch import Tensor, nn
+
 from .sam_prompt_encoder import DensePromptEncoder
 from .single_mask_decoder import SingleMaskDecoder
 from .two_way_transformer import TwoWayTransformer

@@ -4,10 +4,9 @@ from typing import Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
+from mmseg.registry import MODELS
 from torch import Tensor
 from transformers import BertConfig, BertModel
-
-from mmseg.registry import MODELS
 
 _DOWNLOAD_HINT = ('Get the weights on a machine with internet access, e.g. '
                   '`huggingface-cli download bert-base-uncased --local-dir {path}`, and copy the '

@@ -2,12 +2,12 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor
-
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList,
                          add_prefix)
+from torch import Tensor
+
 from ...utils.checkpoint import load_checked_state_dict
 from ..decode_heads.sam_decoder_head import TextPromptedInputs
 
