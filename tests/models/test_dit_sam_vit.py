@@ -69,6 +69,11 @@ def test_zero_init_and_every_parameter_gets_a_gradient(mode):
     assert [p.in_features for p in proj] == (
         [TEXT_DIMS] + [EMBED] * 2 if mode == 'e2e' else [TEXT_DIMS] * 3)
     assert all(p.weight.abs().sum() == 0 and p.bias.abs().sum() == 0 for p in proj)
+    # an enclosing init_cfg for Linear layers does not undo the zero initialisation
+    inited = build(mode, init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02))
+    inited.init_weights()
+    assert inited.layers[0].attn.qkv.weight.abs().sum() > 0
+    assert all(p.abs().sum() == 0 for p in inited.text_injections.parameters())
     x, text = torch.randn(2, 3, 64, 64), torch.randn(2, 5, TEXT_DIMS)
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     optim = torch.optim.SGD(model.parameters(), lr=0.1)

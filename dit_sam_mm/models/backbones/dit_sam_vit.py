@@ -244,8 +244,10 @@ class DITSAMViT(ViTSAM):
             mask = text_mask
             if mask is not None and self.static_prompts is not None:
                 mask = torch.cat([mask, mask.new_ones(B, self.num_static_prompts)], dim=1)
-            return self.text_injections[i](prev_text, mask, image_tokens, hw)
-        tokens = self.text_injections[i](text_feats, text_mask, image_tokens, hw)  # (B, L, C)
+            return self.text_injections[i](
+                prev_text, text_mask=mask, image_tokens=image_tokens, hw=hw)
+        tokens = self.text_injections[i](
+            text_feats, text_mask=text_mask, image_tokens=image_tokens, hw=hw)  # (B, L, C)
         if self.static_prompts is not None:
             prompts = self.static_prompts[i if self.text_mode == 'layerwise' else 0]
             # (S, C) -> (B, S, C), concatenated after the sentence.

@@ -1,7 +1,7 @@
 """Key mapping from the official Segment Anything checkpoints to this plugin's layout.
 
-Official files (``sam_vit_{b,l,h}_*.pth``) are flat state dicts with the prefixes ``image_encoder.``,
-``prompt_encoder.`` and ``mask_decoder.``. This plugin keeps:
+Official files (``sam_vit_{b,l,h}_*.pth``) are flat state dicts with the prefixes
+``image_encoder.``, ``prompt_encoder.`` and ``mask_decoder.``. This plugin keeps:
 
 - ``image_encoder.*`` -> ``backbone.*`` in mmpretrain ``ViTSAM`` names (= :class:`DITSAMViT`);
 - ``prompt_encoder.X`` -> ``decode_head.prompt_encoder.X`` and ``mask_decoder.X`` ->
