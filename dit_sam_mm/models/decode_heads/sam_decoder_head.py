@@ -69,7 +69,8 @@ class SAMDecoderHead(BaseDecodeHead):
 
     Args:
         in_channels (int): Channels of the image embedding, which is also the decoder's
-            transformer width (SAM: 256). Defaults to 256.
+            transformer width (SAM: 256); ``BaseDecodeHead``'s ``channels`` is set to it.
+            Defaults to 256.
         text_dim (int): Channels of the text features (BERT-base: 768). Defaults to 768.
         num_heads (int): Attention heads of the two-way transformer. Defaults to 8.
         mlp_dim (int): Hidden channels of the transformer's token MLPs. Defaults to 2048.
@@ -163,7 +164,7 @@ class SAMDecoderHead(BaseDecodeHead):
                 ``text_feats`` and ``text_mask`` are required), or a ``TextPromptedInputs``
                 bundling it with the text (as ``loss``/``predict`` pass it).
             text_feats (Tensor, optional): (B, L, text_dim).
-            text_mask (Tensor, optional): (B, L), True/1 = real token.
+            text_mask (Tensor, optional): (B, L), True/1 = real token; None = all real.
 
         Returns:
             Tensor: logits (B, 1, 4h, 4w) for an image embedding of (B, C, h, w).
@@ -173,7 +174,7 @@ class SAMDecoderHead(BaseDecodeHead):
                 raise ValueError('pass the text either inside TextPromptedInputs or as '
                                  'arguments, not both')
             inputs, text_feats, text_mask = inputs
-        if text_feats is None or text_mask is None:
+        if text_feats is None:
             raise ValueError('SAMDecoderHead needs text: call forward(inputs, text_feats, '
                              'text_mask) or pass TextPromptedInputs(image_feats, text_feats, '
                              'text_mask) to loss()/predict()')
@@ -188,7 +189,8 @@ class SAMDecoderHead(BaseDecodeHead):
             image_pe=image_pe,
             sparse_prompt_embeddings=sparse_embeddings,
             dense_prompt_embeddings=dense_embeddings,
-            sparse_prompt_mask=text_mask.bool() if self.mask_text_padding else None)
+            sparse_prompt_mask=(text_mask.bool()
+                                if self.mask_text_padding and text_mask is not None else None))
 
     def loss(self, inputs: TextPromptedInputs, batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:

@@ -28,8 +28,8 @@ class DITSAM(BaseSegmentor):
 
     .. code:: text
 
-     loss(): extract_text() -> encode_text() -> extract_feat() -> decode_head.loss()
-     encode_text(): neck()                    # BERT: (B, L) ids -> (B, L, C_text) features
+     loss(): encode_text() -> extract_feat() -> decode_head.loss()
+     encode_text(): extract_text() -> neck()  # stack ids; BERT -> (B, L, C_text), mask (B, L)
      extract_feat(): backbone()               # image + text -> (image embedding, )
 
     2. ``predict`` returns masks at each image's original size:
@@ -37,14 +37,14 @@ class DITSAM(BaseSegmentor):
     .. code:: text
 
      predict(): encode_decode() -> postprocess_result()
-     encode_decode(): extract_text() -> encode_text() -> extract_feat() -> decode_head.predict()
+     encode_decode(): encode_text() -> extract_feat() -> decode_head.predict()
      postprocess_result(): crop padding, un-flip, resize to ori_shape, sigmoid > threshold
 
     3. ``_forward`` (``mode='tensor'``) returns the head's low-resolution logits:
 
     .. code:: text
 
-     _forward(): extract_text() -> encode_text() -> extract_feat() -> decode_head.forward()
+     _forward(): encode_text() -> extract_feat() -> decode_head.forward()
 
     The text reaches the head bundled with the image features as
     ``TextPromptedInputs(image_feats, text_feats, text_mask)``, so ``BaseDecodeHead.loss`` and
