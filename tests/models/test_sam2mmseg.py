@@ -9,6 +9,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from dit_sam_mm.models.backbones import (DITSAMViT, convert_sam_checkpoint,
                                          convert_sam_image_encoder, infer_sam_arch)
+from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
 
 
 def tiny_sam_state_dict() -> dict:
@@ -38,10 +39,12 @@ def tiny_backbone(**kwargs) -> DITSAMViT:
 def test_convert_whole_checkpoint_and_load_backbone():
     src = tiny_sam_state_dict()
     out = convert_sam_checkpoint(src)
-    assert len(out) == len(src)
+    dropped = [k for k in src if is_dropped_sam_decoder_key(k)]
+    assert any(k.startswith('mask_decoder.iou_prediction_head.') for k in dropped)
+    assert len(out) == len(src) - len(dropped)
     for key in src:
         part, rest = key.split('.', 1)
-        if part in ('prompt_encoder', 'mask_decoder'):
+        if part in ('prompt_encoder', 'mask_decoder') and key not in dropped:
             assert out[f'decode_head.{part}.{rest}'] is src[key]
     assert 'backbone.patch_embed.projection.weight' in out
     assert 'backbone.layers.2.ffn.layers.0.0.weight' in out

@@ -17,6 +17,8 @@ from typing import Dict, List, Mapping, Tuple
 
 from torch import Tensor
 
+from ..decode_heads.sam_decoder_head import is_dropped_sam_decoder_key
+
 # (SAM image-encoder key pattern, ViTSAM replacement)
 _IMAGE_ENCODER_RULES: List[Tuple[str, str]] = [
     (r'patch_embed\.proj\.(weight|bias)', r'patch_embed.projection.\1'),
@@ -145,7 +147,10 @@ def convert_sam_checkpoint(state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str
 
     Returns:
         OrderedDict[str, Tensor]: ``backbone.*`` (ViTSAM names), ``decode_head.prompt_encoder.*``
-        and ``decode_head.mask_decoder.*`` (names unchanged).
+        and ``decode_head.mask_decoder.*`` (names unchanged). Decoder parts that
+        ``SAMDecoderHead`` does not build (point/box prompts, IoU head, the extra hypernetworks
+        of SAM's multi-mask output: ``SAM_DECODER_KEYS_DROPPED``) are left out, so the result
+        loads into a DIT-SAM segmentor without unexpected keys.
 
     Raises:
         ValueError: When keys lie outside the three SAM parts (all listed), when there is no
@@ -169,5 +174,6 @@ def convert_sam_checkpoint(state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str
         out['backbone.' + key] = value
     for prefix in ('prompt_encoder.', 'mask_decoder.'):
         for key, value in parts[prefix].items():
-            out[_SAM_PREFIXES[prefix] + key] = value
+            if not is_dropped_sam_decoder_key(prefix + key):
+                out[_SAM_PREFIXES[prefix] + key] = value
     return out

@@ -1,0 +1,88 @@
+# RefCOCO (UNC splits) in the standard REFER layout (see README "Data"):
+#   data/coco/train2014/*.jpg, data/refcoco/instances.json, data/refcoco/refs(unc).p
+# Training draws one item per ref with a random sentence (as the released code does); evaluation
+# takes every sentence of every ref, at the image's original resolution. `tools/test.py` evaluates
+# val, testA and testB in one run and reports the numbers per split.
+dataset_type = 'RefCOCODataset'
+data_root = 'data'
+ann_file = 'refcoco/instances.json'
+split_file = 'refcoco/refs(unc).p'
+train_split = 'train'
+val_split = 'val'
+test_split = ['val', 'testA', 'testB']
+# A local copy of bert-base-uncased (its vocab.txt is what the tokenizer needs).
+text_tokenizer = 'data/pretrained/bert-base-uncased'
+max_text_length = 20
+crop_size = (512, 512)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferAnnotations'),
+    # Multi-scale training of the released code: long side in {320, 352, ..., 512}.
+    dict(type='RandomChoiceResize',
+         scales=[(320, 320), (352, 352), (384, 384), (416, 416), (448, 448), (480, 480),
+                 (512, 512)],
+         resize_type='Resize', keep_ratio=True),
+    dict(type='ReferRandomFlip', prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)]),
+    dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf',
+         prob=0.5),
+    dict(type='TokenizeText', tokenizer=text_tokenizer, max_length=max_text_length),
+    dict(type='PackReferSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    # After Resize: the ground truth stays at the original resolution for the metric.
+    dict(type='LoadReferAnnotations'),
+    dict(type='TokenizeText', tokenizer=text_tokenizer, max_length=max_text_length),
+    dict(type='PackReferSegInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=ann_file,
+        split_file=split_file,
+        split=train_split,
+        sample_mode='ref',
+        data_prefix=dict(img_path='coco/train2014'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=ann_file,
+        split_file=split_file,
+        split=val_split,
+        sample_mode='sentence',
+        data_prefix=dict(img_path='coco/train2014'),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=ann_file,
+        split_file=split_file,
+        split=test_split,
+        sample_mode='sentence',
+        data_prefix=dict(img_path='coco/train2014'),
+        test_mode=True,
+        pipeline=test_pipeline))
+val_evaluator = dict(type='ReferSegMetric')
+test_evaluator = val_evaluator
