@@ -149,6 +149,12 @@ def refer_variant(tmp_path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture(scope='session', name='write_refer_folder')
+def write_refer_folder_fixture() -> Callable[..., Path]:
+    """The fixture writer itself, to build REFER folders anywhere."""
+    return write_refer_folder
+
+
 @pytest.fixture(scope='session')
 def vocab_file(tmp_path_factory) -> str:
     """A small BERT WordPiece vocabulary (special tokens first)."""

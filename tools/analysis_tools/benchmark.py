@@ -68,7 +68,16 @@ def benchmark_data(cfg: Config, num_workers: int, iters: int, warmup: int,
     set_multi_processing(
         mp_start_method=mp_cfg.get('mp_start_method', 'fork'),
         opencv_num_threads=mp_cfg.get('opencv_num_threads', 0))
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _measure(cfg, num_workers, iters, warmup, per_transform)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(cfg: Config, num_workers: int, iters: int, warmup: int,
+             per_transform: bool) -> Dict[str, object]:
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     start = time.perf_counter()
     dataset = DATASETS.build(loader_cfg.pop('dataset'))

@@ -1,0 +1,86 @@
+"""tools/dataset_converters/refcoco.py check on fixture folders."""
+import importlib.util
+import shutil
+import subprocess
+import sys
+
+import pickle
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def refcoco_tool(repo_root):
+    path = repo_root / 'tools' / 'dataset_converters' / 'refcoco.py'
+    spec = importlib.util.spec_from_file_location('refcoco_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _data_root(write_refer_folder, tmp_path, **variant):
+    """DATA_ROOT with coco/train2014 and refcoco/ from the REFER fixture."""
+    data = tmp_path / 'data'
+    refcoco = write_refer_folder(data / 'refcoco', **variant)
+    (data / 'coco').mkdir()
+    shutil.move(str(refcoco / 'images'), str(data / 'coco' / 'train2014'))
+    return data
+
+
+def test_empty_folder_lists_what_is_missing(refcoco_tool, tmp_path, capsys):
+    assert refcoco_tool.main(['check', str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    for path in ('coco/train2014', 'refcoco/instances.json',
+                 'refcoco+/refs(unc).p', 'refcocog/refs(umd).p',
+                 'refcocog/refs(google).p'):
+        assert path in out
+    assert 'lichengunc/refer' in out and 'train2014.zip' in out
+    assert 'FAILED' in out
+
+
+def test_complete_folder_passes_with_split_warning(refcoco_tool, tmp_path,
+                                                   capsys, write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path)
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 0
+    out = capsys.readouterr().out
+    assert '[WARN]  refcoco: sentences per split testA 1, testB 2, train 6, '\
+        'val 2 differ from the published counts (train 120,624, val 10,834,'\
+        ' testA 5,657, testB 5,059)' in out
+    assert '[OK]    refcoco: all 3 images found' in out
+    assert out.strip().endswith(f'OK: 0 error(s), 1 warning(s) in {data}')
+    # the same folder fails when split sizes must match
+    assert refcoco_tool.main(['check', str(data), '--datasets', 'refcoco',
+                              '--strict']) == 1
+    # and when other datasets are asked for (default: all four)
+    assert refcoco_tool.main(['check', str(data)]) == 1
+    assert 'refcoco+: missing' in capsys.readouterr().out
+
+
+def test_missing_image_and_annotation_are_errors(refcoco_tool, tmp_path,
+                                                 capsys, write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path,
+                      skip_images=('fixture_000002.jpg', ))
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 1
+    out = capsys.readouterr().out
+    assert '1 of 3 images missing' in out and 'fixture_000002.jpg' in out
+
+    refs_file = data / 'refcoco' / 'refs(unc).p'
+    refs = pickle.loads(refs_file.read_bytes())
+    refs[0]['ann_id'] = 4242
+    refs_file.write_bytes(pickle.dumps(refs, protocol=2))
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 1
+    assert 'ref_id=1/ann_id=4242' in capsys.readouterr().out
+
+
+def test_runs_as_a_script(repo_root, tmp_path, write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path)
+    tool = repo_root / 'tools' / 'dataset_converters' / 'refcoco.py'
+    done = subprocess.run(
+        [sys.executable, str(tool), 'check', str(data), '--datasets',
+         'refcoco', 'refcocog_umd'], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert 'refcocog_umd: missing' in done.stdout
+    assert 'refs(umd).p' in done.stdout

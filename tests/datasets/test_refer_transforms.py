@@ -1,0 +1,212 @@
+"""Flip with word swapping, tokenization, packing and full pipelines."""
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import RandomFlip
+from mmseg.registry import TRANSFORMS
+from mmseg.structures import SegDataSample
+from pycocotools.coco import COCO
+
+from dit_sam_mm.datasets import (LoadReferAnnotations, PackReferSegInputs,
+                                 RefCOCODataset, ReferRandomFlip,
+                                 TokenizeText, swap_left_right)
+
+
+@pytest.mark.parametrize('sentence, flipped', [
+    ('the man on the left', 'the man on the right'),
+    ('right guy', 'left guy'),
+    ('leftmost chair', 'rightmost chair'),
+    ('Rightmost one', 'Leftmost one'),
+    ('Left person', 'Right person'),
+    ('LEFT CUP', 'RIGHT CUP'),
+    ('left-most zebra, right-hand side', 'right-most zebra, left-hand side'),
+    ('leftover pizza on the bright left plate',
+     'leftover pizza on the bright right plate'),
+    ('the man to the left of the right car.',
+     'the man to the right of the left car.'),
+    ('lefthand person, rightside', 'righthand person, leftside'),
+    ('alright: copyright 2', 'alright: copyright 2'),
+    ('  left\tright  ', '  right\tleft  '),
+])
+def test_swap_left_right(sentence, flipped):
+    assert swap_left_right(sentence) == flipped
+    assert swap_left_right(flipped) == sentence
+
+
+def _sample(sentence='the dog on the left'):
+    img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    gt = np.zeros((4, 6), dtype=np.uint8)
+    gt[1:3, 0:2] = 1
+    return dict(img=img, gt_seg_map=gt, seg_fields=['gt_seg_map'],
+                sentence=sentence, ref_id=1, img_shape=(4, 6))
+
+
+def test_flip_moves_image_mask_and_words_together():
+    flip = TRANSFORMS.build(dict(type='ReferRandomFlip', prob=1.0))
+    assert isinstance(flip, RandomFlip)  # MMCV's flip does the pixels
+    sample = _sample()
+    img, gt = sample['img'].copy(), sample['gt_seg_map'].copy()
+    out = flip(sample)
+    np.testing.assert_array_equal(out['img'], img[:, ::-1])
+    np.testing.assert_array_equal(out['gt_seg_map'], gt[:, ::-1])
+    assert out['gt_seg_map'][1:3, 4:6].all()  # the object is now right
+    assert out['sentence'] == 'the dog on the right'
+    assert out['ori_sentence'] == 'the dog on the left'
+    assert out['flip'] is True and out['flip_direction'] == 'horizontal'
+
+
+def test_no_flip_changes_nothing():
+    out = ReferRandomFlip(prob=0.0)(_sample())
+    assert out['sentence'] == 'the dog on the left' and out['flip'] is False
+    np.testing.assert_array_equal(out['img'], _sample()['img'])
+
+
+def test_flip_probability_and_consistency():
+    flip = ReferRandomFlip()  # prob 0.5
+    np.random.seed(1)
+    flips = 0
+    for _ in range(400):
+        out = flip(_sample())
+        flipped_words = out['sentence'].endswith('right')
+        assert flipped_words == out['flip']
+        assert bool(out['gt_seg_map'][1, 5]) == out['flip']
+        flips += out['flip']
+    assert 150 < flips < 250
+
+
+def test_flip_refuses_vertical_and_late_use():
+    with pytest.raises(ValueError, match='horizontal'):
+        ReferRandomFlip(direction='vertical')
+    sample = _sample()
+    sample['text_ids'] = np.zeros(20, dtype=np.int64)
+    with pytest.raises(RuntimeError, match='before TokenizeText'):
+        ReferRandomFlip(prob=1.0)(sample)
+
+
+def _ids(vocab_file, words):
+    vocab = open(vocab_file).read().split()
+    return [vocab.index(w) for w in words]
+
+
+def test_tokenizer_pads_truncates_and_masks(vocab_file):
+    tokenize = TRANSFORMS.build(
+        dict(type='TokenizeText', vocab_file=vocab_file, max_length=8))
+    out = tokenize(dict(sentence='The Man on the LEFT'))
+    cls, sep, pad = _ids(vocab_file, ['[CLS]', '[SEP]', '[PAD]'])
+    words = _ids(vocab_file, ['the', 'man', 'on', 'the', 'left'])
+    assert out['text_ids'].dtype == np.int64 and out['text_ids'].shape == (8,)
+    assert out['text_ids'].tolist() == [cls] + words + [sep, pad]
+    assert out['text_mask'].tolist() == [1] * 7 + [0]
+    assert out['text_mask'].dtype == np.int64
+
+    # word pieces and unknown words
+    out = tokenize(dict(sentence='lowest zebra'))
+    assert out['text_ids'].tolist()[:5] == [cls] + _ids(
+        vocab_file, ['low', '##est', '[UNK]']) + [sep]
+
+    # truncation keeps [CLS] + max_length - 2 pieces + [SEP]
+    long = 'the man on the left ' * 4
+    out = tokenize(dict(sentence=long))
+    assert out['text_ids'].tolist() == [cls] + (words + words)[:6] + [sep]
+    assert out['text_mask'].tolist() == [1] * 8
+
+
+def test_tokenizer_default_length_and_local_folder(vocab_file, tmp_path):
+    from transformers import BertTokenizerFast
+    BertTokenizerFast(vocab_file=vocab_file).save_pretrained(str(tmp_path))
+    tokenize = TokenizeText(tokenizer=str(tmp_path))
+    out = tokenize(dict(sentence='small box'))
+    assert out['text_ids'].shape == (20, ) and out['text_mask'].sum() == 4
+    with pytest.raises(ValueError, match='exactly one'):
+        TokenizeText()
+
+
+def test_tokenizer_refuses_empty_sentence(vocab_file):
+    tokenize = TokenizeText(vocab_file=vocab_file)
+    with pytest.raises(ValueError, match='ref_id=4 sent_id=40'):
+        tokenize(dict(sentence=' \t', ref_id=4, sent_id=40))
+
+
+def test_pack_sets_text_fields_and_meta(vocab_file):
+    sample = TokenizeText(vocab_file=vocab_file, max_length=6)(
+        dict(_sample(), ref_id=3, sent_id=31, split='val', img_path='x.jpg',
+             ori_shape=(4, 6)))
+    packed = PackReferSegInputs()(sample)
+    data_sample = packed['data_samples']
+    assert isinstance(data_sample, SegDataSample)
+    assert packed['inputs'].dtype == torch.uint8
+    assert packed['inputs'].shape == (3, 4, 6)
+    assert data_sample.gt_sem_seg.data.shape == (1, 4, 6)
+    assert set(data_sample.gt_sem_seg.data.unique().tolist()) == {0, 1}
+    assert data_sample.text_ids.dtype == torch.int64
+    assert data_sample.text_ids.shape == (6, )
+    assert data_sample.text_mask.tolist() == [1, 1, 1, 1, 1, 1]
+    assert 'text_ids' in data_sample.keys()  # a data field, moved by .to()
+    meta = data_sample.metainfo
+    assert (meta['sentence'], meta['ref_id'], meta['sent_id'],
+            meta['split']) == ('the dog on the left', 3, 31, 'val')
+    with pytest.raises(KeyError, match='TokenizeText'):
+        PackReferSegInputs()(_sample())
+
+
+def test_load_annotations_checks_image_size():
+    sample = dict(segmentation=[[0, 0, 4, 0, 4, 4]], height=5, width=6,
+                  ori_shape=(6, 5), ref_id=9, ann_id=90, img_path='a.jpg')
+    with pytest.raises(ValueError, match='ann_id=90'):
+        LoadReferAnnotations()(sample)
+
+
+def _pipelines(vocab_file):
+    train = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadReferAnnotations'),
+        dict(type='RandomChoiceResize',
+             scales=[(s, s) for s in range(320, 513, 32)],
+             resize_type='Resize', keep_ratio=True),
+        dict(type='ReferRandomFlip', prob=0.5),
+        dict(type='PhotoMetricDistortion'),
+        dict(type='TokenizeText', vocab_file=vocab_file),
+        dict(type='PackReferSegInputs'),
+    ]
+    test = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(512, 512), keep_ratio=True),
+        dict(type='LoadReferAnnotations'),  # after Resize: gt at ori size
+        dict(type='TokenizeText', vocab_file=vocab_file),
+        dict(type='PackReferSegInputs'),
+    ]
+    return train, test
+
+
+def test_full_train_and_test_pipelines(refer_root, vocab_file):
+    train_pipeline, test_pipeline = _pipelines(vocab_file)
+    common = dict(data_root=str(refer_root),
+                  data_prefix=dict(img_path='images/'))
+    train = RefCOCODataset(split='train', sample_mode='ref',
+                           pipeline=train_pipeline, **common)
+    np.random.seed(0)
+    for i in range(len(train)):
+        out = train[i]
+        sample = out['data_samples']
+        h, w = out['inputs'].shape[1:]
+        assert max(h, w) in range(320, 513, 32)
+        assert sample.gt_sem_seg.data.shape == (1, h, w)
+        assert sample.text_ids.shape == (20, )
+        assert sample.metainfo['split'] == 'train'
+        assert sample.gt_sem_seg.data.sum() > 0
+
+    coco = COCO(str(refer_root / 'instances.json'))
+    test = RefCOCODataset(split=['val', 'testA', 'testB'], test_mode=True,
+                          pipeline=test_pipeline, **common)
+    assert len(test) == 5
+    for i in range(len(test)):
+        out = test[i]
+        sample = out['data_samples']
+        info = test.get_data_info(i)
+        assert max(out['inputs'].shape[1:]) == 512
+        assert sample.ori_shape == (info['height'], info['width'])
+        expected = coco.annToMask(coco.anns[info['ann_id']])
+        np.testing.assert_array_equal(sample.gt_sem_seg.data[0].numpy(),
+                                      expected)
+        assert sample.sentence == info['sentence']
+        assert sample.sent_id == info['sent_id']
