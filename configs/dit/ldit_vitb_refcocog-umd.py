@@ -1,0 +1,5 @@
+# Paper Table 5: L-DIT, SAM ViT-B, refcocog-umd.
+_base_ = [
+    '../_base_/models/dit_vit-b_layerwise.py', '../_base_/datasets/refcocog_umd.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_40e_paper.py'
+]
