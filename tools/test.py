@@ -13,6 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed
+from dit_sam_mm.utils.preflight import raise_if_files_missing
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,6 +65,7 @@ def main() -> None:
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    raise_if_files_missing(cfg, ['test_dataloader'], init_weights=False)
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)

@@ -14,6 +14,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed
+from dit_sam_mm.utils.preflight import raise_if_files_missing
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,6 +59,8 @@ def main() -> None:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume or cfg.get('resume', False)
+    loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
+    raise_if_files_missing(cfg, loaders, init_weights=not cfg.get('load_from'))
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)

@@ -8,18 +8,11 @@ from mmseg.registry import MODELS
 from torch import Tensor
 from transformers import BertConfig, BertModel
 
+from ...utils.paths import looks_like_local_path
+
 _DOWNLOAD_HINT = ('Get the weights on a machine with internet access, e.g. '
                   '`huggingface-cli download bert-base-uncased --local-dir {path}`, and copy the '
                   'directory here (it holds config.json, the weights and vocab.txt).')
-
-
-def _looks_like_local_path(name: str) -> bool:
-    """Whether ``name`` is meant as a directory rather than a hub id such as ``org/model``."""
-    separators = [sep for sep in (os.sep, os.altsep) if sep]
-    if name.startswith(('/', '.', '~')) or any(name.startswith(sep) for sep in separators):
-        return True
-    # A hub id has at most one '/'; more separators can only be a path.
-    return sum(name.count(sep) for sep in separators) >= 2
 
 
 @MODELS.register_module()
@@ -92,7 +85,7 @@ class BertNeck(BaseModule):
         local = os.path.expanduser(name)
         if os.path.exists(local):
             return BertModel.from_pretrained(local, add_pooling_layer=False)
-        if _looks_like_local_path(name):
+        if looks_like_local_path(name):
             raise FileNotFoundError(
                 f'BertNeck: the pretrained BERT directory {name!r} does not exist '
                 f'(resolved to {os.path.abspath(local)!r}). ' + _DOWNLOAD_HINT.format(path=name))
