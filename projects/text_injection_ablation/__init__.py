@@ -1,0 +1,1 @@
+"""Paper Table 4: cross-attention text injections for L-DIT (see README.md)."""
