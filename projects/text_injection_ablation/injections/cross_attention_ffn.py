@@ -26,9 +26,10 @@ class CrossAttentionFFNTextInjection(CrossAttentionTextInjection):
     """:class:`CrossAttentionTextInjection` followed by a residual ``LayerNorm`` + MLP.
 
     Gradients at the zero start: besides ``W_o`` (and ``P_i``), ``W_2`` gets nonzero gradients
-    (its input ``act(W_1 LN(0) + b_1) = act(b_1)`` is nonzero); ``W_1`` and the FFN's LayerNorm
-    sit behind ``W_2 = 0`` / a zero stream and get exactly zero gradients, like the attention's
-    projections, until the first optimiser step.
+    (its input ``act(W_1 LN(0) + b_1) = act(b_1)`` is nonzero with PyTorch's default bias
+    initialisation; an ``init_cfg`` that zeroes ``b_1`` delays it by one step); ``W_1`` and the
+    FFN's LayerNorm sit behind ``W_2 = 0`` / a zero stream and get exactly zero gradients, like
+    the attention's projections, until the first optimiser step.
 
     Args:
         in_dims (int): Channels of the incoming text tokens.
