@@ -8,12 +8,17 @@ Example::
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed
-from dit_sam_mm.utils.preflight import raise_if_files_missing
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
+    sys.path.insert(0, REPO_ROOT)
+
+from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed  # noqa: E402
+from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
