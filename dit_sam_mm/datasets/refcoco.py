@@ -1,7 +1,7 @@
 """RefCOCO / RefCOCO+ / RefCOCOg datasets in the REFER layout."""
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -82,7 +82,7 @@ class RefCOCODataset(BaseSegDataset):
                  metainfo: Optional[dict] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  serialize_data: bool = True,
-                 pipeline: List[Union[dict, callable]] = [],
+                 pipeline: List[Union[dict, Callable]] = [],
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  max_refetch: int = 1000,

@@ -210,3 +210,26 @@ def test_full_train_and_test_pipelines(refer_root, vocab_file):
                                       expected)
         assert sample.sentence == info['sentence']
         assert sample.sent_id == info['sent_id']
+
+
+def test_random_gaussian_blur_matches_opencv():
+    import cv2
+    img = np.random.default_rng(0).integers(0, 255, (12, 16, 3),
+                                            dtype=np.uint8)
+    gt = np.zeros((12, 16), dtype=np.uint8)
+    blur = TRANSFORMS.build(
+        dict(type='RandomGaussianBlur', sigma_range=(0.5, 1.5), prob=1.0))
+    np.random.seed(3)
+    np.random.rand()
+    sigma = np.random.uniform(0.5, 1.5)  # what the transform will draw
+    np.random.seed(3)
+    out = blur(dict(img=img[:, ::-1], gt_seg_map=gt))  # a flipped view
+    expected = cv2.GaussianBlur(np.ascontiguousarray(img[:, ::-1]), (0, 0),
+                                sigma, borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_array_equal(out['img'], expected)
+    assert out['gt_seg_map'] is gt and out['img'].dtype == np.uint8
+    untouched = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=0.0))(
+        dict(img=img))
+    assert untouched['img'] is img
+    with pytest.raises(ValueError, match='sigma_range'):
+        TRANSFORMS.build(dict(type='RandomGaussianBlur', sigma_range=(0, 1)))

@@ -21,7 +21,10 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
+from mmengine.utils import import_modules_from_strings
 from mmengine.utils.dl_utils import set_multi_processing
+
+import dit_sam_mm  # noqa: F401  (registers the plugin for any config)
 
 
 class _TimedTransform:
@@ -164,6 +167,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+        if cfg.get('custom_imports'):  # also those added on the command line
+            import_modules_from_strings(**cfg['custom_imports'])
     run, show = MODES[args.mode]
     result = run(cfg, num_workers=args.num_workers, iters=args.iters,
                  warmup=args.warmup, per_transform=args.per_transform)

@@ -1,4 +1,5 @@
 """Data transforms of referring image segmentation (registered in mmseg)."""
+from .blur import RandomGaussianBlur
 from .flip import ReferRandomFlip, swap_left_right
 from .formatting import REFER_META_KEYS, PackReferSegInputs
 from .loading import LoadReferAnnotations, decode_coco_segmentation
@@ -6,6 +7,7 @@ from .tokenize import TokenizeText, build_bert_tokenizer
 
 __all__ = [
     'LoadReferAnnotations', 'ReferRandomFlip', 'TokenizeText',
+    'RandomGaussianBlur',
     'PackReferSegInputs', 'REFER_META_KEYS', 'swap_left_right',
     'decode_coco_segmentation', 'build_bert_tokenizer'
 ]

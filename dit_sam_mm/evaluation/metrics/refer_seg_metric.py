@@ -46,7 +46,8 @@ class ReferSegMetric(BaseMetric):
     decodes the mask after ``Resize``) and keeps only these two integers and
     the sample's identity. ``compute_metrics`` returns, as percentages:
 
-    - ``oIoU``: sum(I) / sum(U) over the samples;
+    - ``oIoU``: sum(I) / sum(U) over the samples (100 when every prediction
+      and ground truth is empty);
     - ``mIoU``: mean of the per-sample IoU (I / U; an empty prediction on an
       empty ground truth counts as IoU 1 and adds nothing to oIoU);
     - ``Pr@t`` for each ``t`` in ``iou_thrs``: share of samples with
