@@ -1,5 +1,6 @@
-"""Model components of DIT-SAM: backbone, text neck, decode head and segmentor."""
+"""Model components of DIT-SAM: backbone, text neck, decode head, losses and segmentor."""
 from .backbones import *  # noqa: F401,F403
 from .decode_heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403

@@ -32,6 +32,8 @@ class DITBlock(BaseModule):
         window_size (int): SAM window size, 0 for a global block. Defaults to 0.
         input_size (tuple[int, int], optional): Patch grid the relative tables of a global block
             are sized for. Defaults to None.
+        attn_impl (str): ``'sdpa'`` or ``'naive'`` attention (see :class:`TextImageAttention`).
+            Defaults to ``'sdpa'``.
         init_cfg (dict, optional): MMEngine initialisation config. Defaults to None.
     """
 
@@ -47,6 +49,7 @@ class DITBlock(BaseModule):
                  use_rel_pos: bool = False,
                  window_size: int = 0,
                  input_size: Optional[Tuple[int, int]] = None,
+                 attn_impl: str = 'sdpa',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
@@ -58,7 +61,8 @@ class DITBlock(BaseModule):
             qkv_bias=qkv_bias,
             use_rel_pos=use_rel_pos,
             input_size=input_size if window_size == 0 else (window_size, window_size),
-            window_size=window_size)
+            window_size=window_size,
+            attn_impl=attn_impl)
         self.drop_path = build_dropout(dict(type='DropPath', drop_prob=drop_path_rate))
         self.ln2 = build_norm_layer(norm_cfg, embed_dims)
         self.ffn = FFN(

@@ -44,7 +44,7 @@ class DITSAMViT(ViTSAM):
     Input sizes: ``img_size`` must be a multiple of ``patch_size`` (ValueError otherwise). An input
     whose H, W differ from ``img_size`` is accepted if both are multiples of ``patch_size`` (else
     ValueError): ``pos_embed`` is resized on the fly (bicubic, as ``ViTSAM``) and the relative
-    tables by SAM's ``get_rel_pos`` (linear), which costs an interpolation per forward.
+    tables by SAM's ``get_rel_pos`` rule (linear), which costs an interpolation per forward.
 
     Args:
         arch (str | dict): ``'base'``, ``'large'``, ``'huge'`` (SAM ViT-B/L/H) or a dict with
@@ -82,6 +82,9 @@ class DITSAMViT(ViTSAM):
             Defaults to False.
         with_cp (bool): Activation checkpointing of every block (``use_reentrant=False``).
             Defaults to False.
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels on GPU)
+            or ``'naive'`` (hand-written softmax attention, the released code's way; for
+            reference measurements). Defaults to ``'sdpa'``.
         init_cfg (dict, optional): MMEngine initialisation config. Defaults to None.
     """
 
@@ -109,6 +112,7 @@ class DITSAMViT(ViTSAM):
                  num_static_prompts: int = 0,
                  frozen: bool = False,
                  with_cp: bool = False,
+                 attn_impl: str = 'sdpa',
                  init_cfg: Optional[dict] = None) -> None:
         arch_settings = self._resolve_arch(arch)
         for size in to_2tuple(img_size):
@@ -158,7 +162,8 @@ class DITSAMViT(ViTSAM):
                 norm_cfg=norm_cfg,
                 use_rel_pos=use_rel_pos,
                 window_size=0 if i in self.global_attn_indexes else window_size,
-                input_size=self.patch_resolution) for i in range(self.num_layers)
+                input_size=self.patch_resolution,
+                attn_impl=attn_impl) for i in range(self.num_layers)
         ])
 
         self.text_mode = text_mode

@@ -84,8 +84,11 @@ class SAMDecoderHead(BaseDecodeHead):
         out_channels (int): Must be 1 (one sigmoid logit). Defaults to 1.
         threshold (float): Sigmoid threshold of the prediction. Defaults to 0.35 (paper).
         loss_decode (dict | Sequence[dict]): Losses. Defaults to BCE over non-ignored pixels,
-            ``dict(type='CrossEntropyLoss', use_sigmoid=True, avg_non_ignore=True,
-            loss_weight=1.0)``. A ``DiceLoss`` (``use_sigmoid=True``) may be added.
+            ``dict(type='MaskBCELoss', loss_weight=1.0)`` (the value of mmseg's
+            ``CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)``, which also works but
+            reads the device twice per step). A ``DiceLoss`` (``use_sigmoid=True``) may be added;
+            mmseg 1.2.2's Dice indexes with a host-side mask, one more host-device copy per
+            step on GPU.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
         **kwargs: Other ``BaseDecodeHead`` arguments (``ignore_index``, ``align_corners``,
             ``in_index``, ``sampler``).
@@ -105,10 +108,7 @@ class SAMDecoderHead(BaseDecodeHead):
                  out_channels: int = 1,
                  threshold: float = 0.35,
                  loss_decode: Union[dict, Sequence[dict]] = dict(
-                     type='CrossEntropyLoss',
-                     use_sigmoid=True,
-                     avg_non_ignore=True,
-                     loss_weight=1.0),
+                     type='MaskBCELoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if num_classes != 2 or out_channels != 1:
@@ -167,7 +167,9 @@ class SAMDecoderHead(BaseDecodeHead):
             text_mask (Tensor, optional): (B, L), True/1 = real token; None = all real.
 
         Returns:
-            Tensor: logits (B, 1, 4h, 4w) for an image embedding of (B, C, h, w).
+            Tensor: float32 logits (B, 1, 4h, 4w) for an image embedding of (B, C, h, w) (under
+            autocast the decoder runs in bfloat16; resizing, sigmoid, threshold and losses
+            then work on float32).
         """
         if isinstance(inputs, TextPromptedInputs):
             if text_feats is not None or text_mask is not None:
@@ -190,7 +192,8 @@ class SAMDecoderHead(BaseDecodeHead):
             sparse_prompt_embeddings=sparse_embeddings,
             dense_prompt_embeddings=dense_embeddings,
             sparse_prompt_mask=(text_mask.bool()
-                                if self.mask_text_padding and text_mask is not None else None))
+                                if self.mask_text_padding and text_mask is not None else None)
+        ).float()
 
     def loss(self, inputs: TextPromptedInputs, batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:

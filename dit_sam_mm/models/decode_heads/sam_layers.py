@@ -26,11 +26,17 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        # x: (B, C, H, W) -> normalise every pixel's C-vector
-        mean = x.mean(dim=1, keepdim=True)
-        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        """Normalise every pixel's C-vector of (B, C, H, W) ``x``; statistics in float32.
+
+        Under bfloat16 autocast the input is bfloat16 (a transposed convolution's output) and
+        these element-wise ops are not autocast, so the statistics are computed in float32
+        explicitly; the result is returned in the input's dtype.
+        """
+        x32 = x.float()
+        mean = x32.mean(dim=1, keepdim=True)
+        var = (x32 - mean).pow(2).mean(dim=1, keepdim=True)
+        x32 = (x32 - mean) / torch.sqrt(var + self.eps)
+        return (self.weight[:, None, None] * x32 + self.bias[:, None, None]).to(x.dtype)
 
 
 class MLPBlock(nn.Module):

@@ -125,6 +125,10 @@ class BertNeck(BaseModule):
             (B, L) bool, True = real token.
         """
         pad_mask = text_mask.bool()
+        # A (B, L, L) mask rather than (B, L): for a 2-D mask transformers' SDPA path tests
+        # ``torch.all(mask == 1)`` on the host (a device synchronisation in every step) to drop
+        # an all-ones mask. The 3-D mask is expanded to the same additive mask without it.
+        attention_mask = pad_mask[:, None, :].expand(-1, pad_mask.shape[1], -1).long()
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            outputs = self.bert(input_ids=text_ids, attention_mask=pad_mask.long())
+            outputs = self.bert(input_ids=text_ids, attention_mask=attention_mask)
         return outputs.last_hidden_state, pad_mask

@@ -1,0 +1,237 @@
+"""Efficiency properties of the model: attention implementations, bf16 autocast, no host syncs."""
+from contextlib import contextmanager
+
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmseg.models.losses import CrossEntropyLoss
+from torch.utils._python_dispatch import TorchDispatchMode
+from transformers import BertConfig, BertModel
+
+from dit_sam_mm.models.backbones.attn_bias import build_attn_mask, decomposed_rel_pos_terms
+from dit_sam_mm.models.backbones.text_image_attention import TextImageAttention
+from dit_sam_mm.models.losses import MaskBCELoss
+from dit_sam_mm.utils.benchmark import synthetic_batch
+
+from tiny_dit_sam import IMG, VOCAB, build_tiny
+
+aten = torch.ops.aten
+
+
+def perturb_(model: torch.nn.Module, std: float = 0.02, seed: int = 0) -> None:
+    """Add noise to every parameter, so zero-initialised parts (text projections, relative
+    tables) take part in the computation."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * std)
+
+
+def test_naive_and_sdpa_attention_agree_in_fp32():
+    """Same weights, both implementations: outputs and gradients agree (windows, global blocks,
+    relative bias, text padding)."""
+    torch.manual_seed(0)
+    sdpa, naive = build_tiny(), build_tiny(attn_impl='naive')
+    perturb_(sdpa)
+    naive.load_state_dict(sdpa.state_dict())
+    x = torch.randn(2, 3, IMG, IMG)
+    text = torch.randn(2, 5, 32)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    outs = []
+    for model in (sdpa, naive):
+        for global_attn in (True, False):  # with text: global, or SAM's windows + text keys
+            model.backbone.global_attn_with_text = global_attn
+            out, = model.backbone(x, text, mask)
+            out.square().mean().backward()
+            outs.append(out)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(outs[:2], outs[2:]))
+    for (name, p), q in zip(sdpa.backbone.named_parameters(), naive.backbone.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), name
+
+
+def test_attention_mask_is_built_in_place_correctly_and_row_aligned():
+    """The in-place mask equals the dense formula, its gradient reaches the relative tables, and
+    its rows are padded to a multiple of 8 elements (what the fused CUDA kernel needs to use it
+    without a copy)."""
+    torch.manual_seed(0)
+    attn = TextImageAttention(16, num_heads=2, use_rel_pos=True, input_size=(3, 5))
+    with torch.no_grad():
+        attn.rel_pos_h.normal_()
+        attn.rel_pos_w.normal_()
+    B, T, H, W = 2, 3, 3, 5
+    q = torch.randn(B, 2, H * W, 8)
+    pad = torch.tensor([[False, False, True], [False, False, False]])
+    mask = build_attn_mask(decomposed_rel_pos_terms(q, attn.rel_pos_h, attn.rel_pos_w, (H, W)),
+                           pad, T, True, H * W, q.dtype, q.device)
+    assert mask.shape == (B, 2, T + H * W, T + H * W)
+    assert mask.stride(-1) == 1 and all(s % 8 == 0 for s in mask.stride()[:-1])
+    rel_h, rel_w = decomposed_rel_pos_terms(q, attn.rel_pos_h, attn.rel_pos_w, (H, W))
+    dense = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, 2, H * W, H * W)
+    assert torch.equal(mask[:, :, T:, T:], dense)
+    assert torch.equal(mask[:, :, :T, T:], torch.zeros(B, 2, T, H * W))
+    assert (mask[0, :, :, 2] == torch.finfo(q.dtype).min).all()
+    assert (mask[:, :, :, :2] == 0).all() and (mask[1, :, :, :T] == 0).all()
+    upstream = torch.randn(B, 2, H * W, H * W)
+
+    def rel_pos_h_grad(image_block):
+        attn.rel_pos_h.grad = None
+        rel_terms = decomposed_rel_pos_terms(q, attn.rel_pos_h, attn.rel_pos_w, (H, W))
+        (image_block(rel_terms) * upstream).sum().backward()
+        return attn.rel_pos_h.grad
+
+    in_place = rel_pos_h_grad(lambda terms: build_attn_mask(
+        terms, pad, T, True, H * W, q.dtype, q.device)[:, :, T:, T:])
+    formula = rel_pos_h_grad(lambda terms: (terms[0][..., :, None] + terms[1][
+        ..., None, :]).reshape(B, 2, H * W, H * W))
+    assert torch.allclose(in_place, formula, atol=1e-5)
+
+
+def test_bf16_and_fp32_masks_agree():
+    """Predicted masks under bfloat16 autocast vs float32, same model and inputs.
+
+    Agreement: >= 99% of the pixels get the same 0/1 label. A random-weight model is useless for
+    this (its logits are all within ~0.1 of 0, so every pixel is foreground in both), so the
+    logits are first spread to a standard deviation of 4 by scaling the last hypernetwork layer
+    (logits are linear in it), and the test checks that the float32 masks are mixed (10-90%
+    foreground) and that at most 5% of the logits lie within 0.1 of the threshold.
+    """
+    torch.manual_seed(0)
+    model = build_tiny().eval()
+    perturb_(model)
+    data = synthetic_batch(4, IMG, VOCAB, with_gt=False, seed=1)
+    with torch.no_grad():
+        logits = model(**model.data_preprocessor(data), mode='tensor')
+        last = model.decode_head.mask_decoder.output_hypernetworks_mlps[0].layers[-1]
+        last.weight.mul_(4 / logits.std())
+        last.bias.mul_(4 / logits.std())
+        logits = model(**model.data_preprocessor(data), mode='tensor')
+        fp32 = torch.stack([s.pred_sem_seg.data for s in model.test_step(data)])
+        dtypes = []
+        hook = model.backbone.layers[0].attn.qkv.register_forward_hook(
+            lambda mod, inp, out: dtypes.append(out.dtype))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            bf16 = torch.stack([s.pred_sem_seg.data for s in model.test_step(data)])
+        hook.remove()
+    assert dtypes == [torch.bfloat16]  # the encoder did run in bfloat16
+    threshold_logit = torch.logit(torch.tensor(model.decode_head.threshold))
+    assert (logits - threshold_logit).abs().lt(0.1).float().mean() <= 0.05
+    assert 0.1 <= fp32.float().mean() <= 0.9
+    agreement = (fp32 == bf16).float().mean().item()
+    assert agreement >= 0.99, f'only {agreement:.2%} of the pixels agree'
+
+
+class HostSyncError(RuntimeError):
+    """An operation that makes the host wait for the device."""
+
+
+class ForbidHostSync(TorchDispatchMode):
+    """Raise on every aten op that would synchronise the host with a GPU.
+
+    On CPU no op waits, so the test looks for the ops that *would* wait on a GPU: reading a
+    value (``.item()``, ``bool()``, ``float()``, ``int()`` of a tensor all end in
+    ``_local_scalar_dense``; ``is_nonzero``, ``equal``) and ops whose output shape depends on the
+    data (``nonzero``, ``masked_select``, ``unique``, tensor ``repeat_interleave``,
+    ``bincount``, and indexing with a boolean mask, which runs ``nonzero`` inside ``index``).
+    What it cannot see: a tensor built on the host and copied to the GPU (e.g. an index from
+    ``torch.arange`` without ``device=``); those were audited by reading the code, and on a GPU
+    the test also runs under ``torch.cuda.set_sync_debug_mode('error')``.
+    """
+
+    FORBIDDEN = {
+        aten._local_scalar_dense, aten.is_nonzero, aten.equal, aten.nonzero,
+        aten.masked_select, aten._unique, aten._unique2, aten.unique_dim,
+        aten.unique_consecutive, aten.bincount
+    }
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        packet = func.overloadpacket
+        if packet in self.FORBIDDEN or func is aten.repeat_interleave.Tensor:
+            raise HostSyncError(f'{func} synchronises with the device')
+        if packet in (aten.index, aten.index_put, aten._index_put_impl_) and any(
+                i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1]):
+            raise HostSyncError(f'{func} with a boolean mask has a data-dependent shape')
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def forbid_host_sync(monkeypatch):
+    """``ForbidHostSync`` plus the tensor methods that copy to the host without an aten op."""
+    def refuse(name):
+        def method(*args, **kwargs):
+            raise HostSyncError(f'Tensor.{name} copies to the host')
+        return method
+
+    with monkeypatch.context() as patch:
+        for name in ('tolist', 'numpy', 'cpu'):
+            patch.setattr(torch.Tensor, name, refuse(name))
+        with ForbidHostSync():
+            yield
+
+
+@pytest.mark.parametrize('amp', [False, True])
+def test_training_step_does_not_synchronise(monkeypatch, amp):
+    """Forward, losses, backward, gradient clipping and a fused Adam step of the tiny model
+    without one host-device synchronisation.
+
+    Left outside: the data preprocessor (it copies the batch to the device, once per step by
+    design) and MMEngine's logging (``OptimWrapper`` reads the gradient norm with ``float()``
+    when ``clip_grad`` is configured, the runtime hook reads the losses): that is where the
+    training loop is allowed to read values.
+    """
+    torch.manual_seed(0)
+    model = build_tiny().train()
+    wrapper = build_optim_wrapper(model, dict(
+        type='BF16OptimWrapper' if amp else 'OptimWrapper',
+        optimizer=dict(type='Adam', lr=1e-4, fused=True)))
+    data = model.data_preprocessor(synthetic_batch(2, IMG, VOCAB), True)
+    sync_debug = torch.cuda.is_available()
+    if sync_debug:
+        model.cuda()
+        data = model.data_preprocessor(synthetic_batch(2, IMG, VOCAB), True)
+        torch.cuda.set_sync_debug_mode('error')
+    try:
+        with forbid_host_sync(monkeypatch):
+            with wrapper.optim_context(model):
+                losses = model(**data, mode='loss')
+            loss, log_vars = model.parse_losses(losses)
+            wrapper.backward(loss)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.15)
+            wrapper.step()
+            wrapper.zero_grad()
+    finally:
+        if sync_debug:
+            torch.cuda.set_sync_debug_mode('default')
+    assert torch.isfinite(log_vars['loss']).item()  # logging reads values, outside the guard
+
+
+def test_sync_guard_catches_what_was_fixed(monkeypatch):
+    """Positive controls: the guard fires on mmseg's sigmoid cross-entropy (boolean-mask
+    assertion, ``.item()``) and on BERT with a 2-D padding mask (``torch.all(mask == 1)``),
+    the two syncs that ``MaskBCELoss`` and ``BertNeck`` avoid."""
+    logits, label = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 8, 8))
+    ce = CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)
+    with pytest.raises(HostSyncError), forbid_host_sync(monkeypatch):
+        ce(logits, label, ignore_index=255)
+    with forbid_host_sync(monkeypatch):
+        MaskBCELoss()(logits, label, ignore_index=255)
+    bert = BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32, vocab_size=50), add_pooling_layer=False)
+    ids, mask = torch.randint(0, 50, (2, 4)), torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    with pytest.raises(HostSyncError), forbid_host_sync(monkeypatch):
+        bert(input_ids=ids, attention_mask=mask)
+
+
+def test_mask_bce_loss_equals_mmseg_sigmoid_cross_entropy():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 16, 16)
+    label = torch.randint(0, 2, (2, 16, 16))
+    label[0, :4] = 255
+    weight = torch.rand(2, 16, 16)
+    ce = CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True, loss_weight=0.7)
+    ours = MaskBCELoss(loss_weight=0.7)
+    assert torch.allclose(ours(logits, label, ignore_index=255),
+                          ce(logits, label, ignore_index=255), atol=1e-6)
+    assert torch.allclose(ours(logits, label, weight=weight, ignore_index=255),
+                          ce(logits, label, weight=weight, ignore_index=255), atol=1e-6)
+    assert ours(logits.bfloat16(), label).dtype == torch.float32
