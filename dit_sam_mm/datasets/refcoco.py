@@ -246,6 +246,8 @@ class RefCOCODataset(BaseSegDataset):
     @property
     def num_refs(self) -> int:
         """Number of refs held (the entries of the data list)."""
+        if not self._fully_initialized:
+            self.full_init()
         return BaseDataset.__len__(self)
 
     def __len__(self) -> int:

@@ -61,7 +61,8 @@ def test_serialized_and_plain_lists_agree(refer_root):
 def test_lazy_init_indices_and_subset(refer_root):
     lazy = build(refer_root, split='train', lazy_init=True)
     assert not lazy._fully_initialized
-    assert len(lazy) == 6  # initialises on demand
+    assert lazy.num_refs == 3  # initialises on demand
+    assert len(lazy) == 6
     first_two_refs = build(refer_root, split='train', indices=2)
     assert len(first_two_refs) == 4  # ref 1 (3 sentences) + ref 2 (1)
     subset = lazy.get_subset([2])

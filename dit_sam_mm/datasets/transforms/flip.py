@@ -34,9 +34,10 @@ def swap_left_right(sentence: str) -> str:
     leftside/rightside, leftsided/rightsided, leftward(s)/rightward(s); the
     hyphenated forms ("left-most", "right-hand") swap through their first
     word. Not swapped: words that only contain the letters, such as
-    "leftover", "leftovers", "bright", "alright". Like the authors' code,
-    "right" is swapped whatever its meaning ("all right" becomes "all
-    left"): a sentence gives no reliable way to tell the senses apart.
+    "leftover", "leftovers", "bright", "alright" (a plain substring
+    replacement would turn "bright" into "bleft"). "right" is swapped
+    whatever its meaning ("all right" becomes "all left"): a sentence gives
+    no reliable way to tell the senses apart.
 
     Args:
         sentence (str): Referring expression.

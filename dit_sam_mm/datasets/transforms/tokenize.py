@@ -49,8 +49,8 @@ class TokenizeText(BaseTransform):
     """Turn ``results['sentence']`` into fixed-length BERT token ids.
 
     The ids are ``[CLS]`` + at most ``max_length - 2`` WordPiece tokens +
-    ``[SEP]``, padded with ``[PAD]`` to ``max_length`` (20 as in the DIT-SAM
-    and LAVT code). Run it after ``ReferRandomFlip``.
+    ``[SEP]``, padded with ``[PAD]`` to ``max_length`` (20 in DIT-SAM's
+    recipe). Run it after ``ReferRandomFlip``.
 
     Required keys: ``sentence``.
     Added keys: ``text_ids`` (np.int64, (max_length,)), ``text_mask``
