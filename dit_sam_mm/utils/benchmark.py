@@ -196,6 +196,10 @@ def _report(mode: str, seconds: List[float], batch_size: int, flops_per_sample: 
     return result
 
 
+def _maybe_compile(step: Callable, mode: Optional[str]) -> Callable:
+    return step if mode is None else torch.compile(step, mode=mode)
+
+
 def _prepare(model_cfg: dict, device: str, reference: bool, amp: Optional[str]):
     if reference and amp:
         raise ValueError('the reference runs in float32: do not combine it with --amp')
@@ -210,20 +214,22 @@ def _prepare(model_cfg: dict, device: str, reference: bool, amp: Optional[str]):
 
 
 def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int, device: str,
-                    amp: Optional[str] = None, compile_model: bool = False,
+                    amp: Optional[str] = None, compile_mode: Optional[str] = None,
                     reference: bool = False, warmup: int = 3, iters: int = 10) -> Dict[str, object]:
     """Training speed: MMEngine ``train_step``s on one synthetic batch.
 
     Args:
         model_cfg (dict): ``cfg.model``.
         optim_cfg (dict, optional): ``cfg.optim_wrapper``; its wrapper type is replaced by
-            ``OptimWrapper`` (``BF16OptimWrapper`` with ``amp='bf16'``). None: Adam as in the
-            released recipe, ``fused=True`` unless ``reference``.
+            ``OptimWrapper`` (``BF16OptimWrapper`` with ``amp='bf16'``). None: Adam with the
+            released recipe's hyper-parameters, ``fused=True``. The reference always runs
+            PyTorch's single-tensor Adam (``foreach=False, fused=False``), as the released code.
         batch_size (int): Samples per step.
         device (str): ``'cpu'`` or ``'cuda'``.
         amp (str, optional): ``'bf16'`` for bfloat16 autocast. Defaults to None (float32).
-        compile_model (bool): ``torch.compile`` the ``train_step`` as MMEngine's runner does for
-            ``compile=True``. Defaults to False.
+        compile_mode (str, optional): ``torch.compile`` the ``train_step`` with this mode
+            (``'default'``, ``'reduce-overhead'``, ``'max-autotune'``), as MMEngine's runner does
+            for ``compile=dict(mode=...)``. Defaults to None (eager).
         reference (bool): Naive attention, float32 (and cuDNN off on GPU). Defaults to False.
         warmup (int): Untimed steps. Defaults to 3.
         iters (int): Timed steps. Defaults to 10.
@@ -234,14 +240,14 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
     model, vocab, size, flops = _prepare(model_cfg, device, reference, amp)
     model.train()
     optim_cfg = copy.deepcopy(dict(optim_cfg)) if optim_cfg else dict(
-        optimizer=dict(DEFAULT_OPTIMIZER, **({} if reference else dict(fused=True))))
+        optimizer=dict(DEFAULT_OPTIMIZER, fused=True))
     for key in ('dtype', 'loss_scale', 'use_fsdp'):
         optim_cfg.pop(key, None)
     optim_cfg['type'] = 'BF16OptimWrapper' if amp else 'OptimWrapper'
+    if reference:
+        optim_cfg['optimizer'] = dict(optim_cfg['optimizer'], foreach=False, fused=False)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    train_step = model.train_step
-    if compile_model:
-        train_step = torch.compile(train_step)
+    train_step = _maybe_compile(model.train_step, compile_mode)
     data = synthetic_batch(batch_size, size, vocab)
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
@@ -255,7 +261,7 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
 
 
 def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional[str] = None,
-                    compile_model: bool = False, reference: bool = False, warmup: int = 3,
+                    compile_mode: Optional[str] = None, reference: bool = False, warmup: int = 3,
                     iters: int = 10) -> Dict[str, object]:
     """Inference speed: ``test_step``s (masks at the original size) on one synthetic batch.
 
@@ -266,7 +272,7 @@ def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional
     """
     model, vocab, size, flops = _prepare(model_cfg, device, reference, amp)
     model.eval()
-    test_step = torch.compile(model.test_step) if compile_model else model.test_step
+    test_step = _maybe_compile(model.test_step, compile_mode)
     data = synthetic_batch(batch_size, size, vocab, with_gt=False)
 
     def step() -> object:

@@ -1,4 +1,26 @@
-"""Benchmark parts of training, one mode at a time.
+"""Benchmark a config: training speed, inference speed, or the training data pipeline.
+
+``--mode train`` / ``--mode infer`` measure the model of a config (only ``model=`` is needed) with
+random weights and synthetic inputs: pretrained weights are disabled (a ``BertNeck`` pretrained
+directory becomes an equivalent ``bert_cfg``, BERT-base unless the directory's config.json is
+there), and images + token ids are packed as ``SegDataSample``s for the model's own data
+preprocessor. After ``--warmup`` steps, ``--iters`` steps are timed, each ended by a device
+synchronisation. A training step is MMEngine's ``train_step`` with the config's optimiser (Adam
+if none); an inference step is ``test_step`` (masks at the original size)::
+
+    python tools/analysis_tools/benchmark.py configs/dit/ldit_vitb_refcoco.py --mode train \
+        --batch-size 64 --amp bf16 --device cuda [--compile] --json work_dirs/train.json
+    python tools/analysis_tools/benchmark.py CONFIG --mode infer --batch-size 1 --amp bf16
+    python tools/analysis_tools/benchmark.py CONFIG --mode train --reference   # released-code way
+
+Printed and written (``--json``): ``samples_per_s``, ``latency_ms_median`` / ``latency_ms_p90``
+(per step), ``peak_mem_mb`` and ``peak_mem_per_sample_mb`` (CUDA max allocated; on CPU the process'
+peak RSS, ``mem_kind`` says which), on CUDA also ``base_mem_mb`` (weights, gradients, optimiser
+state) and ``activation_mem_per_sample_mb``, ``flops_per_sample`` (one forward counted by
+``torch.utils.flop_counter.FlopCounterMode`` with attention kernels included, x3 for a training
+sample) and ``tflops_achieved``, plus the settings. ``--reference`` builds the encoder with the
+hand-written attention (``attn_impl='naive'``), runs float32, single-tensor Adam and, on GPU, turns
+cuDNN off, as the authors' release does. See ``dit_sam_mm/utils/benchmark.py``.
 
 ``--mode data`` measures the training data pipeline of a config: the dataset
 and pipeline of ``train_dataloader`` (no model), in samples per second in
@@ -14,6 +36,7 @@ adds the mean time of each transform.
 import argparse
 import copy
 import json
+import platform
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -25,6 +48,7 @@ from mmengine.utils import import_modules_from_strings
 from mmengine.utils.dl_utils import set_multi_processing
 
 import dit_sam_mm  # noqa: F401  (registers the plugin for any config)
+from dit_sam_mm.utils.benchmark import benchmark_infer, benchmark_train
 
 
 class _TimedTransform:
@@ -140,7 +164,64 @@ def print_data_result(result: Dict[str, object]) -> None:
         print(f'  {name:40s} {ms:8.3f} ms')
 
 
-MODES = {'data': (benchmark_data, print_data_result)}
+def run_data(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
+    """``--mode data``: the training data pipeline."""
+    if args.batch_size:
+        cfg.train_dataloader.batch_size = args.batch_size
+    return benchmark_data(cfg, num_workers=args.num_workers, iters=args.iters,
+                          warmup=args.warmup, per_transform=args.per_transform)
+
+
+def _model_settings(cfg: Config, args: argparse.Namespace) -> dict:
+    """Keyword arguments of the model benchmarks; sets cuDNN's autotuner as the config does."""
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda'):
+        torch.backends.cudnn.benchmark = bool(
+            cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
+    batch_size = args.batch_size or cfg.get('train_dataloader', {}).get('batch_size', 1)
+    return dict(batch_size=batch_size, device=device, amp=args.amp, compile_mode=args.compile,
+                reference=args.reference, warmup=args.warmup, iters=args.iters)
+
+
+def _environment(settings: dict) -> dict:
+    device = settings['device']
+    name = (torch.cuda.get_device_name(device) if device.startswith('cuda') else
+            platform.processor() or platform.machine())
+    return dict(settings, device_name=name, torch=torch.__version__,
+                cpu_threads=torch.get_num_threads())
+
+
+def run_train(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
+    """``--mode train``: ``train_step``s of the config's model and optimiser."""
+    settings = _model_settings(cfg, args)
+    result = benchmark_train(cfg.model, cfg.get('optim_wrapper'), **settings)
+    return {**_environment(settings), **result}
+
+
+def run_infer(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
+    """``--mode infer``: ``test_step``s of the config's model."""
+    settings = _model_settings(cfg, args)
+    return {**_environment(settings), **benchmark_infer(cfg.model, **settings)}
+
+
+def print_model_result(result: Dict[str, object]) -> None:
+    precision = 'float32 reference' if result['reference'] else (result['amp'] or 'float32')
+    print(f'{result["mode"]} on {result["device"]} ({result["device_name"]}), batch '
+          f'{result["batch_size"]}, {precision}, compile={result["compile_mode"]}:')
+    print(f'  {result["samples_per_s"]:.2f} samples/s, latency median '
+          f'{result["latency_ms_median"]:.1f} ms, p90 {result["latency_ms_p90"]:.1f} ms')
+    print(f'  peak memory {result["peak_mem_mb"]:.0f} MB ({result["mem_kind"]}), '
+          f'{result["peak_mem_per_sample_mb"]:.0f} MB per sample')
+    print(f'  {result["flops_per_sample"] / 1e9:.4g} GFLOP per sample, '
+          f'{result["tflops_achieved"]:.3f} TFLOP/s achieved')
+
+
+MODES = {
+    'data': (run_data, print_data_result),
+    'train': (run_train, print_model_result),
+    'infer': (run_infer, print_model_result),
+}
+DEFAULT_ITERS = {'data': (200, 10), 'train': (10, 3), 'infer': (10, 3)}  # (iters, warmup)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -148,18 +229,34 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('--mode', choices=sorted(MODES), default='data',
                         help='what to measure (default: data)')
+    parser.add_argument('--batch-size', type=int,
+                        help='samples per step (default: train_dataloader.batch_size, else 1)')
+    parser.add_argument('--iters', type=int,
+                        help='steps (batches) timed (default: 200 data, 10 train/infer)')
+    parser.add_argument('--warmup', type=int,
+                        help='steps (batches) before timing (default: 10 data, 3 train/infer)')
     parser.add_argument('--num-workers', type=int, default=0,
-                        help='dataloader workers, 0 = main process')
-    parser.add_argument('--iters', type=int, default=200,
-                        help='batches timed')
-    parser.add_argument('--warmup', type=int, default=10,
-                        help='batches read before timing')
+                        help='data: dataloader workers, 0 = main process')
     parser.add_argument('--per-transform', action='store_true',
-                        help='time each transform (with --num-workers 0)')
+                        help='data: time each transform (with --num-workers 0)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'],
+                        help='train/infer: device (default: cuda if available)')
+    parser.add_argument('--amp', choices=['bf16'], help='train/infer: bfloat16 autocast')
+    parser.add_argument('--compile', nargs='?', const='default', metavar='MODE',
+                        help='train/infer: torch.compile the step (optional mode, e.g. '
+                        'reduce-overhead)')
+    parser.add_argument('--reference', action='store_true',
+                        help='train/infer: the released code\'s way (naive attention, float32)')
     parser.add_argument('--json', help='also write the result to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.reference and args.amp:
+        parser.error('--reference runs in float32: drop --amp')
+    iters, warmup = DEFAULT_ITERS[args.mode]
+    args.iters = iters if args.iters is None else args.iters
+    args.warmup = warmup if args.warmup is None else args.warmup
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -170,8 +267,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if cfg.get('custom_imports'):  # also those added on the command line
             import_modules_from_strings(**cfg['custom_imports'])
     run, show = MODES[args.mode]
-    result = run(cfg, num_workers=args.num_workers, iters=args.iters,
-                 warmup=args.warmup, per_transform=args.per_transform)
+    result = run(cfg, args)
     result['config'] = args.config
     show(result)
     if args.json:

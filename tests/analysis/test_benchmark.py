@@ -1,0 +1,133 @@
+"""tools/analysis_tools/benchmark.py in its three modes, and the FLOP counting behind it."""
+import importlib.util
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from tiny_dit_sam import IMG, TINY_MODEL, VOCAB, build_tiny
+
+from dit_sam_mm.datasets.synthref import make_synthref
+from dit_sam_mm.utils.benchmark import (BERT_BASE, forward_flops, random_weights_model_cfg,
+                                        synthetic_batch)
+from dit_sam_mm.utils.flops import count_flops
+
+MODEL_FIELDS = {
+    'mode', 'samples_per_s', 'latency_ms_median', 'latency_ms_p90', 'peak_mem_mb',
+    'peak_mem_per_sample_mb', 'mem_kind', 'flops_per_sample', 'tflops_achieved', 'batch_size',
+    'device', 'device_name', 'amp', 'compile_mode', 'reference', 'iters', 'warmup', 'torch',
+    'cpu_threads', 'config'
+}
+
+
+@pytest.fixture(scope='module')
+def tool(repo_root):
+    path = repo_root / 'tools' / 'analysis_tools' / 'benchmark.py'
+    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def full_config(tmp_path_factory):
+    """The tiny model plus a SynthRef training pipeline: one config for all three modes."""
+    root = tmp_path_factory.mktemp('synthref')
+    make_synthref(str(root), num_images=9, seed=1)
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadReferAnnotations'),
+        dict(type='ReferRandomFlip', prob=0.5),
+        dict(type='TokenizeText', vocab_file=str(root / 'vocab.txt')),
+        dict(type='PackReferSegInputs'),
+    ]
+    cfg = dict(
+        default_scope='mmseg',
+        model=TINY_MODEL,
+        train_dataloader=dict(
+            batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
+            dataset=dict(type='RefCOCODataset', data_root=str(root), split='train',
+                         sample_mode='ref', data_prefix=dict(img_path='images/'),
+                         pipeline=pipeline)))
+    path = root / 'bench_cfg.py'
+    Config(cfg).dump(str(path))
+    return path
+
+
+@pytest.mark.parametrize('mode,extra', [
+    ('train', []),
+    ('train', ['--amp', 'bf16']),
+    ('infer', ['--reference', '--batch-size', '1']),
+])
+def test_model_modes_write_the_documented_fields(tool, full_config, tmp_path, capsys, mode,
+                                                 extra):
+    out = tmp_path / 'result.json'
+    assert tool.main([str(full_config), '--mode', mode, '--device', 'cpu', '--iters', '2',
+                      '--warmup', '1', '--json', str(out), *extra]) == 0
+    result = json.loads(out.read_text())
+    assert MODEL_FIELDS <= set(result)
+    assert result['mode'] == mode and result['device'] == 'cpu'
+    assert result['batch_size'] == (1 if '--batch-size' in extra else 2)  # else the loader's
+    assert result['amp'] == ('bf16' if '--amp' in extra else None)
+    assert result['reference'] == ('--reference' in extra)
+    assert result['mem_kind'] == 'process_max_rss'
+    # a training sample counts forward + backward = 3 forward passes
+    assert result['flops_per_sample'] == (3 if mode == 'train' else 1) * forward_flops(
+        build_tiny(), IMG, VOCAB)
+    assert 'samples/s' in capsys.readouterr().out
+
+
+def test_data_mode_on_the_same_config(tool, full_config, tmp_path):
+    out = tmp_path / 'data.json'
+    assert tool.main([str(full_config), '--mode', 'data', '--iters', '2', '--warmup', '1',
+                      '--batch-size', '3', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['mode'] == 'data' and result['batch_size'] == 3 and result['samples'] == 6
+
+
+def test_reference_is_float32_only(tool, tiny_config):
+    with pytest.raises(SystemExit):
+        tool.main([str(tiny_config), '--mode', 'train', '--reference', '--amp', 'bf16'])
+
+
+def test_random_weight_config_of_a_real_config(repo_root):
+    """No file is needed: SAM weights dropped, BERT directory -> BERT-base config."""
+    cfg = Config.fromfile(str(repo_root / 'configs' / 'dit' / 'ldit_vitb_refcoco.py'))
+    assert cfg.model.get('pretrained') and cfg.model.neck.get('pretrained')
+    model = random_weights_model_cfg(cfg.model, reference=True)
+    assert 'pretrained' not in model and 'pretrained' not in model['neck']
+    assert model['neck']['bert_cfg'] == BERT_BASE
+    assert model['backbone']['attn_impl'] == 'naive'
+    assert 'attn_impl' not in random_weights_model_cfg(cfg.model)['backbone']
+
+
+def test_flops_of_linear_layers_equal_the_hand_count():
+    net = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    flops, _ = count_flops(lambda: net(torch.randn(4, 7)))
+    assert flops == 2 * 4 * (7 * 5 + 5 * 3)
+
+
+def test_attention_is_counted_on_cpu_like_its_two_matrix_products():
+    """PyTorch's table lacks the CPU fused kernel; ours counts 2 * 2 * B * h * Nq * Nk * d, the
+    same as the naive implementation's two matmuls."""
+    q, k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 12, 8), torch.randn(2, 3, 12, 8)
+    mask = torch.randn(2, 3, 10, 12)
+    fused, _ = count_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    naive, _ = count_flops(lambda: ((q @ k.transpose(-2, -1) / math.sqrt(8) + mask).softmax(-1)
+                                    @ v))
+    assert fused == naive == 2 * 2 * 2 * 3 * 10 * 12 * 8
+
+
+def test_model_flops_do_not_depend_on_the_attention_implementation():
+    torch.manual_seed(0)
+    sdpa = forward_flops(build_tiny(), IMG, VOCAB)
+    naive = forward_flops(build_tiny(attn_impl='naive'), IMG, VOCAB)
+    assert sdpa == naive > 0
+    # ... and they include the encoder's attention: more text tokens, more FLOPs
+    data = synthetic_batch(1, IMG, VOCAB, text_len=30, with_gt=False)
+    model = build_tiny().eval()
+    with torch.no_grad():
+        longer, _ = count_flops(lambda: model(**model.data_preprocessor(data), mode='tensor'))
+    assert longer > sdpa
