@@ -1,0 +1,59 @@
+"""Segment the object a sentence refers to in one image, and save a picture of the result.
+
+Example::
+
+    python demo/image_demo.py demo/synthref_demo.jpg "the leftmost triangle" \\
+        configs/synthref/ldit_tiny_synthref.py work_dirs/ldit_tiny_synthref/epoch_30.pth \\
+        --out-file result.png --device cpu
+
+It prints the mask area and a score, the mean probability (sigmoid of the mask logits) over the
+mask's pixels: near 1 when the model is sure of every pixel it selected, 0 for an empty mask.
+"""
+import argparse
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, REPO_ROOT)
+
+import mmcv  # noqa: E402
+
+from dit_sam_mm.apis import ReferSegInferencer  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Referring segmentation of one image: writes the image with the mask '
+        'overlaid and the sentence as a caption, and prints the mask area and score.')
+    parser.add_argument('img', help='image file')
+    parser.add_argument('sentence', help='the referring sentence, e.g. "the man on the left"')
+    parser.add_argument('config', help='config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-file', default='result.png',
+                        help='picture to write (default: result.png)')
+    parser.add_argument('--device', default=None,
+                        help='device, e.g. cpu or cuda:0 (default: cuda:0 if available)')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device)
+        result = inferencer(args.img, args.sentence, draw=True)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'image_demo: error: {err}', file=sys.stderr)
+        return 1
+    mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
+    height, width = result.mask.shape
+    print(f'sentence: "{args.sentence}"')
+    print(f'mask area: {result.area} px ({100.0 * result.area / (height * width):.1f}% of the '
+          f'{width}x{height} image)')
+    print(f'score: {result.score:.3f} (mean probability inside the mask)')
+    print(f'picture: {args.out_file}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

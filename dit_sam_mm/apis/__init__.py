@@ -1,0 +1,8 @@
+"""Using a trained model: inference on your own images and sentences, and its building blocks."""
+from .inferencer import ReferSegInferencer, ReferSegResult, read_image
+from .model_init import inference_pipeline_cfg, init_refer_model, load_config
+
+__all__ = [
+    'ReferSegInferencer', 'ReferSegResult', 'read_image', 'init_refer_model',
+    'inference_pipeline_cfg', 'load_config'
+]

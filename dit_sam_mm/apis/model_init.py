@@ -1,0 +1,107 @@
+"""Build a DIT-SAM segmentor from a config, load trained weights, and derive its input pipeline."""
+import copy
+import os.path as osp
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from torch import nn
+
+from ..utils.checkpoint import load_checked_state_dict
+
+ConfigType = Union[str, Path, Config]
+
+#: Transforms of a test pipeline that need an annotation, left out for inference.
+ANNOTATION_TRANSFORMS = ('LoadReferAnnotations', 'LoadAnnotations')
+
+
+def load_config(config: ConfigType, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config (file or ``Config``; a copy is returned) and merge ``cfg_options``."""
+    if isinstance(config, (str, Path)):
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file not found: {config}')
+        cfg = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        raise TypeError(f'config must be a file name or an mmengine Config, got '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def default_device() -> str:
+    """``'cuda:0'`` when CUDA is available, else ``'cpu'``."""
+    return 'cuda:0' if torch.cuda.is_available() else 'cpu'
+
+
+def init_refer_model(config: ConfigType,
+                     checkpoint: Optional[str] = None,
+                     device: Optional[str] = None,
+                     cfg_options: Optional[dict] = None) -> Tuple[nn.Module, Config]:
+    """Build the segmentor of a config in eval mode and load a trained checkpoint into it.
+
+    The config's pre-training weights (``model.pretrained``, converted SAM weights loaded by
+    ``init_weights``) are not read: the checkpoint holds every weight. Its keys are checked
+    strictly, so a checkpoint of another architecture fails with the keys named.
+
+    Args:
+        config (str | Path | Config): The config.
+        checkpoint (str, optional): A checkpoint written by MMEngine (``{'state_dict': ...}``),
+            by ``tools/model_converters/dit_official2mmseg.py``, or a plain state dict; read with
+            ``torch.load(weights_only=True)``. None keeps the random initialisation.
+        device (str, optional): E.g. ``'cpu'`` or ``'cuda:0'``. Defaults to
+            :func:`default_device`.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        Tuple[nn.Module, Config]: The model (on ``device``, eval mode; ``model.cfg`` is the
+        config) and the config.
+    """
+    cfg = load_config(config, cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg.model.pretrained = None
+    cfg.model.train_cfg = None
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
+        load_checked_state_dict(model, checkpoint, logger=None)
+    model.cfg = cfg
+    model.to(device or default_device())
+    model.eval()
+    return model, cfg
+
+
+def _test_pipeline_cfg(cfg: Config) -> List[dict]:
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    pipeline = dataset.get('pipeline', cfg.get('test_pipeline'))
+    if not pipeline:
+        raise ValueError('the config has neither test_dataloader.dataset.pipeline nor '
+                         'test_pipeline: the inference pipeline is derived from it')
+    return [dict(t) if isinstance(t, ConfigDict) else copy.deepcopy(t) for t in pipeline]
+
+
+def inference_pipeline_cfg(cfg: Config) -> List[dict]:
+    """The config's test pipeline, adapted to in-memory images and no ground truth.
+
+    ``LoadImageFromFile`` becomes ``LoadImageFromNDArray`` (the caller reads files, so an image
+    path or a BGR array go through the same steps) and the annotation-loading transforms
+    (:data:`ANNOTATION_TRANSFORMS`) are dropped; everything else (``Resize``,
+    ``TokenizeText`` with the config's vocabulary, ``PackReferSegInputs``, ...) is kept, so the
+    preprocessing equals the evaluation's.
+
+    Raises:
+        ValueError: When the pipeline has no ``LoadImageFromFile`` step.
+    """
+    pipeline = [t for t in _test_pipeline_cfg(cfg) if t['type'] not in ANNOTATION_TRANSFORMS]
+    loaders = [i for i, t in enumerate(pipeline) if t['type'] == 'LoadImageFromFile']
+    if not loaders:
+        raise ValueError('the test pipeline has no LoadImageFromFile step to feed images into: '
+                         f'{[t["type"] for t in pipeline]}')
+    pipeline[loaders[0]] = dict(type='LoadImageFromNDArray')
+    return pipeline

@@ -1,0 +1,125 @@
+"""ReferSegInferencer: same result as evaluation, original-size masks, batching, errors."""
+import copy
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmseg.registry import DATASETS
+from refer_model_fixture import write_tiny_model
+
+from dit_sam_mm.apis import ReferSegInferencer, inference_pipeline_cfg
+from dit_sam_mm.utils import CheckpointKeyMismatchError
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp('tiny_inferencer'))
+
+
+@pytest.fixture(scope='module')
+def inferencer(tiny):
+    return ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cpu',
+                              batch_size=2)
+
+
+@pytest.fixture(scope='module')
+def image_path(tiny):
+    return str(sorted((tiny.data_root / 'images').glob('*.jpg'))[0])
+
+
+def test_pipeline_is_the_test_pipeline_without_annotations(inferencer):
+    types = [t['type'] for t in inference_pipeline_cfg(inferencer.cfg)]
+    assert types == ['LoadImageFromNDArray', 'Resize', 'TokenizeText', 'PackReferSegInputs']
+
+
+def test_prediction_equals_the_evaluation_of_a_dataset_sample(tiny, inferencer):
+    cfg = inferencer.cfg
+    dataset = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
+    sample = dataset[0]
+    meta = sample['data_samples'].metainfo
+    with torch.no_grad():
+        expected = inferencer.model.test_step(
+            dict(inputs=[sample['inputs']], data_samples=[sample['data_samples']]))[0]
+    result = inferencer(meta['img_path'], meta['sentence'], return_probs=True)
+    np.testing.assert_array_equal(result.mask, expected.pred_sem_seg.data[0].numpy() == 1)
+    np.testing.assert_allclose(result.probs, expected.seg_logits.data[0].numpy(), atol=1e-6)
+
+
+def test_masks_and_probabilities_at_the_original_size(inferencer):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (50, 90, 3), dtype=np.uint8)  # resized to 36 x 64, padded
+    result = inferencer(image, 'the red circle', return_probs=True, draw=True)
+    assert result.mask.shape == result.probs.shape == (50, 90)
+    assert result.mask.dtype == bool and result.probs.dtype == np.float32
+    assert 0.0 <= result.probs.min() and result.probs.max() <= 1.0
+    threshold = inferencer.model.decode_head.threshold
+    np.testing.assert_array_equal(result.mask, result.probs > threshold)
+    assert result.area == result.mask.sum()
+    expected_score = result.probs[result.mask].mean() if result.mask.any() else 0.0
+    assert result.score == pytest.approx(float(expected_score))
+    assert result.visualization.ndim == 3 and result.visualization.shape[2] == 3
+    assert inferencer(image, 'the red circle').probs is None
+
+
+def test_path_array_and_grey_inputs(inferencer, image_path):
+    by_path = inferencer(image_path, 'the blue square', return_probs=True)
+    by_array = inferencer(mmcv.imread(image_path), 'the blue square', return_probs=True)
+    np.testing.assert_array_equal(by_path.probs, by_array.probs)
+    grey = mmcv.imread(image_path, flag='grayscale')
+    assert inferencer(grey, 'the blue square').mask.shape == grey.shape
+
+
+def test_lists_are_batched_and_match_single_calls(inferencer, image_path, tmp_path):
+    # batch_size=2: two forward passes; the second image has another size (its own group)
+    wide = np.ascontiguousarray(np.tile(mmcv.imread(image_path), (1, 2, 1)))
+    images = [image_path, wide, image_path]
+    sentences = ['the red circle', 'the leftmost shape', 'the biggest square']
+    results = inferencer(images, sentences, return_probs=True, out_dir=str(tmp_path))
+    assert isinstance(results, list) and len(results) == 3
+    assert results[1].mask.shape == wide.shape[:2]
+    for image, sentence, result in zip(images, sentences, results):
+        single = inferencer(image, sentence, return_probs=True)
+        np.testing.assert_allclose(result.probs, single.probs, atol=1e-5)
+    # the sentence matters
+    assert not np.allclose(results[0].probs, results[2].probs)
+    stem = image_path.rsplit('/', 1)[-1][:-4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f'{stem}_0.png', 'array_1.png', f'{stem}_2.png'])
+
+
+def test_bad_input_errors(inferencer, image_path, tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.jpg'):
+        inferencer(str(tmp_path / 'missing.jpg'), 'the red circle')
+    broken = tmp_path / 'broken.jpg'
+    broken.write_bytes(b'not an image')
+    with pytest.raises(ValueError, match='broken.jpg'):
+        inferencer(str(broken), 'the red circle')
+    for sentence in ('', '   '):
+        with pytest.raises(ValueError, match='empty'):
+            inferencer(image_path, sentence)
+    with pytest.raises(ValueError, match='2 images but 1 sentences'):
+        inferencer([image_path, image_path], ['the red circle'])
+    with pytest.raises(ValueError, match='two lists'):
+        inferencer(image_path, ['the red circle', 'the blue square'])
+    with pytest.raises(ValueError, match=r'\(H, W, 3\)'):
+        inferencer(np.zeros((8, 8, 4), np.uint8), 'the red circle')
+
+
+def test_checkpoint_errors(tiny, tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothing.pth'):
+        ReferSegInferencer(str(tiny.config), weights=str(tmp_path / 'nothing.pth'), device='cpu')
+    state = torch.load(tiny.checkpoint, weights_only=True)['state_dict']
+    state.pop('decode_head.text_proj.weight')
+    partial = tmp_path / 'partial.pth'
+    torch.save(dict(state_dict=state), partial)
+    with pytest.raises(CheckpointKeyMismatchError, match='decode_head.text_proj.weight'):
+        ReferSegInferencer(str(tiny.config), weights=str(partial), device='cpu')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_gpu_matches_cpu(tiny, inferencer, image_path):
+    gpu = ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cuda')
+    cpu_result = inferencer(image_path, 'the red circle', return_probs=True)
+    gpu_result = gpu(image_path, 'the red circle', return_probs=True)
+    np.testing.assert_allclose(gpu_result.probs, cpu_result.probs, atol=1e-3)
