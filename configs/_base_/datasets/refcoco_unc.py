@@ -26,8 +26,7 @@ train_pipeline = [
     dict(type='ReferRandomFlip', prob=0.5),
     dict(type='RandomApply', prob=0.8, transforms=[
         dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)]),
-    dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf',
-         prob=0.5),
+    dict(type='RandomGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5),
     dict(type='TokenizeText', tokenizer=text_tokenizer, max_length=max_text_length),
     dict(type='PackReferSegInputs'),
 ]
