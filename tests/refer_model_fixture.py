@@ -24,6 +24,9 @@ _base_ = [
     '{repo}/configs/_base_/schedules/schedule_40e_paper.py'
 ]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+custom_imports = dict(imports=['dit_sam_mm', 'dit_sam_mm.visualization'],
+                      allow_failed_imports=False)
+visualizer = dict(type='ReferSegLocalVisualizer')
 data_root = '{data_root}'
 tokenize = dict(type='TokenizeText', vocab_file='{data_root}/vocab.txt', max_length={max_text})
 train_pipeline = [
