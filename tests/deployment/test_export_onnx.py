@@ -1,0 +1,74 @@
+"""tools/deployment/export_onnx.py: the exported tiny model matches PyTorch in onnxruntime."""
+import importlib.util
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from refer_model_fixture import REPO_ROOT, write_tiny_model
+
+from dit_sam_mm.apis import MaskLogitsModel, export_onnx, init_refer_model
+from dit_sam_mm.apis.onnx_export import example_inputs
+
+RELEASED = {'model.backbone.mask_text_padding': False,
+            'model.decode_head.mask_text_padding': False}
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp('tiny_onnx'))
+
+
+def run_onnx(path, inputs):
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    return session.run(['logits'], dict(image=inputs[0].numpy(), text_ids=inputs[1].numpy(),
+                                        text_mask=inputs[2].numpy()))[0]
+
+
+def test_command_line_export_with_metadata(tiny, tmp_path, capsys):
+    path = REPO_ROOT / 'tools' / 'deployment' / 'export_onnx.py'
+    spec = importlib.util.spec_from_file_location('export_onnx', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'onnx' / 'tiny.onnx'
+    assert tool.main([str(tiny.config), str(tiny.checkpoint), '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    difference = float(printed.rsplit('max abs difference', 1)[1].split()[0])
+    assert difference <= 1e-4
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta == dict(input_size='64x64', bgr_to_rgb='True', mean='[123.675, 116.28, 103.53]',
+                        std='[58.395, 57.12, 57.375]', pad_value='0.0', text_length='12',
+                        threshold='0.35', align_corners='False')
+
+
+@pytest.mark.parametrize('options', [None, RELEASED], ids=['masked_padding', 'released'])
+def test_exported_logits_match_pytorch_for_any_batch_size(tiny, tmp_path, options):
+    model, cfg = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu', options)
+    out = tmp_path / 'tiny.onnx'
+    export_onnx(model, cfg, str(out))
+    wrapper = MaskLogitsModel(model).eval()
+    for batch in (1, 3):
+        inputs = example_inputs(batch, (64, 64), 12, model.neck.bert.config.vocab_size, seed=5)
+        with torch.no_grad():
+            expected = wrapper(*inputs).numpy()
+        got = run_onnx(out, inputs)
+        assert got.shape == (batch, 1, 64, 64)
+        assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_wrapper_equals_the_segmentor_logits(tiny):
+    """What is exported is what DITSAM.predict post-processes."""
+    from mmseg.structures import SegDataSample
+    model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu')
+    image, text_ids, text_mask = example_inputs(2, (64, 64), 12, 30, seed=3)
+    samples = []
+    for ids, mask in zip(text_ids, text_mask):
+        sample = SegDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
+                                             ori_shape=(64, 64)))
+        sample.set_data(dict(text_ids=ids, text_mask=mask))
+        samples.append(sample)
+    with torch.no_grad():
+        expected = model.encode_decode(image, samples)
+        got = MaskLogitsModel(model).eval()(image, text_ids, text_mask)
+    torch.testing.assert_close(got, expected)
