@@ -27,10 +27,12 @@ dataset = dict(
     ann_file='instances.json',
     split_file='refs(unc).p',
     data_prefix=dict(img_path='images/'))
+# Non-persistent workers seeded per epoch (EpochSeedHook): a resumed run repeats exactly.
 train_dataloader = dict(
     batch_size=16,
     num_workers=1,
-    persistent_workers=True,
+    persistent_workers=False,
+    worker_init_fn=dict(type='seed_worker_from_torch'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(**dataset, split='train', sample_mode='ref', pipeline=train_pipeline))
 val_dataloader = dict(

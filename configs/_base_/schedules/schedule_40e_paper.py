@@ -20,5 +20,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=3,
                     save_best='oIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    epoch_seed=dict(type='EpochSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
     invalid_loss=dict(type='InvalidLossStopHook', interval=50))

@@ -18,6 +18,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=5, max_keep_ckpts=2,
                     save_best='oIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    epoch_seed=dict(type='EpochSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
     invalid_loss=dict(type='InvalidLossStopHook', interval=20))
 randomness = dict(seed=0)
