@@ -1,8 +1,9 @@
 """A tiny DIT-SAM config, a checkpoint of it and a tiny SynthRef, for the "use a model" tests.
 
-The config inherits the repository's runtime, RefCOCO dataset and schedule bases (so it runs with
-``tools/test.py`` like a real config) and replaces the model by a tiny DIT-SAM (2-block ViT, 2-layer
-BERT over SynthRef's vocabulary, 64x64 input) and the data by a SynthRef folder.
+The config is ``configs/synthref/ldit_tiny_synthref.py`` (tiny L-DIT, 64x64 input) on a 9-image
+SynthRef written to a temporary folder, with two additions so that images of any size work as in
+the RefCOCO configs: a keep-ratio ``Resize`` to 64 in the test pipeline and test-time padding to
+64x64 in the data preprocessor. The visualiser is ``ReferSegLocalVisualizer``.
 """
 from pathlib import Path
 from typing import NamedTuple
@@ -16,17 +17,14 @@ from dit_sam_mm.datasets.synthref import make_synthref
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
-MAX_TEXT = 12
+MAX_TEXT = 20
 
 CONFIG_TEMPLATE = '''
-_base_ = [
-    '{repo}/configs/_base_/default_runtime.py', '{repo}/configs/_base_/datasets/refcoco_unc.py',
-    '{repo}/configs/_base_/schedules/schedule_40e_paper.py'
-]
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
+_base_ = ['{repo}/configs/synthref/ldit_tiny_synthref.py']
 custom_imports = dict(imports=['dit_sam_mm', 'dit_sam_mm.visualization'],
                       allow_failed_imports=False)
 visualizer = dict(type='ReferSegLocalVisualizer')
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
 data_root = '{data_root}'
 tokenize = dict(type='TokenizeText', vocab_file='{data_root}/vocab.txt', max_length={max_text})
 train_pipeline = [
@@ -44,30 +42,12 @@ test_pipeline = [
     tokenize,
     dict(type='PackReferSegInputs'),
 ]
-data = dict(data_root=data_root, ann_file='instances.json', split_file='refs(unc).p',
-            data_prefix=dict(img_path='images/'))
 loader = dict(batch_size=2, num_workers=0, persistent_workers=False)
-train_dataloader = dict(**loader, dataset=dict(**data, pipeline=train_pipeline))
-val_dataloader = dict(**loader, dataset=dict(**data, pipeline=test_pipeline))
-test_dataloader = dict(**loader, dataset=dict(**data, split=['val', 'testA'],
+train_dataloader = dict(**loader, dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(**loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = dict(**loader, dataset=dict(data_root=data_root, split=['val', 'testA'],
                                               pipeline=test_pipeline))
-tiny_bert = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=64, vocab_size={vocab_size}, max_position_embeddings=32)
-model = dict(
-    type='DITSAM',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=({size}, {size}),
-        test_cfg=dict(size=({size}, {size}))),
-    backbone=dict(
-        type='DITSAMViT',
-        arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64,
-                  global_attn_indexes=[1]),
-        img_size={size}, window_size=2, out_channels=32, text_mode='layerwise', text_dims=32),
-    neck=dict(type='BertNeck', bert_cfg=tiny_bert, out_layer=2),
-    decode_head=dict(type='SAMDecoderHead', in_channels=32, text_dim=32, num_heads=2,
-                     mlp_dim=64, threshold=0.35),
-    test_cfg=dict(mode='whole'))
+model = dict(data_preprocessor=dict(test_cfg=dict(size=({size}, {size}))))
 '''
 
 
@@ -86,11 +66,9 @@ def write_tiny_model(root: Path, flip_prob: float = 0.5, seed: int = 0) -> TinyM
     """
     data_root = root / 'synthref'
     make_synthref(str(data_root), num_images=9, size=(SIZE, SIZE))
-    vocab_size = len((data_root / 'vocab.txt').read_text().split())
     config = root / 'tiny_dit_sam.py'
     config.write_text(CONFIG_TEMPLATE.format(repo=REPO_ROOT, data_root=data_root, size=SIZE,
-                                             max_text=MAX_TEXT, vocab_size=vocab_size,
-                                             flip_prob=flip_prob))
+                                             max_text=MAX_TEXT, flip_prob=flip_prob))
     cfg = Config.fromfile(str(config))
     init_default_scope('mmseg')
     torch.manual_seed(seed)

@@ -38,7 +38,7 @@ def test_command_line_export_with_metadata(tiny, tmp_path, capsys):
     assert difference <= 1e-4
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta == dict(input_size='64x64', bgr_to_rgb='True', mean='[123.675, 116.28, 103.53]',
-                        std='[58.395, 57.12, 57.375]', pad_value='0.0', text_length='12',
+                        std='[58.395, 57.12, 57.375]', pad_value='0.0', text_length='20',
                         threshold='0.35', align_corners='False')
 
 
@@ -49,7 +49,7 @@ def test_exported_logits_match_pytorch_for_any_batch_size(tiny, tmp_path, option
     export_onnx(model, cfg, str(out))
     wrapper = MaskLogitsModel(model).eval()
     for batch in (1, 3):
-        inputs = example_inputs(batch, (64, 64), 12, model.neck.bert.config.vocab_size, seed=5)
+        inputs = example_inputs(batch, (64, 64), 20, model.neck.bert.config.vocab_size, seed=5)
         with torch.no_grad():
             expected = wrapper(*inputs).numpy()
         got = run_onnx(out, inputs)
@@ -61,7 +61,7 @@ def test_wrapper_equals_the_segmentor_logits(tiny):
     """What is exported is what DITSAM.predict post-processes."""
     from mmseg.structures import SegDataSample
     model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu')
-    image, text_ids, text_mask = example_inputs(2, (64, 64), 12, 30, seed=3)
+    image, text_ids, text_mask = example_inputs(2, (64, 64), 20, 30, seed=3)
     samples = []
     for ids, mask in zip(text_ids, text_mask):
         sample = SegDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
