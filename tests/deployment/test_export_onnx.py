@@ -6,6 +6,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from mmseg.structures import SegDataSample
 from refer_model_fixture import REPO_ROOT, write_tiny_model
 
 from dit_sam_mm.apis import MaskLogitsModel, export_onnx, init_refer_model
@@ -59,7 +60,6 @@ def test_exported_logits_match_pytorch_for_any_batch_size(tiny, tmp_path, option
 
 def test_wrapper_equals_the_segmentor_logits(tiny):
     """What is exported is what DITSAM.predict post-processes."""
-    from mmseg.structures import SegDataSample
     model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu')
     image, text_ids, text_mask = example_inputs(2, (64, 64), 20, 30, seed=3)
     samples = []
