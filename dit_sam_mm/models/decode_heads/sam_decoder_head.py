@@ -244,8 +244,10 @@ class SAMDecoderHead(BaseDecodeHead):
             losses[name] = losses[name] + value if name in losses else value
 
         with torch.no_grad():
-            pred = seg_logits.sigmoid() > self.threshold
-            correct = (pred == (seg_label == 1)) & valid
+            # Compared as floats: TorchInductor's CPU code (torch 2.13) cannot compare boolean
+            # masks that come from different element types (float logits, uint8 labels).
+            pred = (seg_logits.sigmoid() > self.threshold).float()
+            correct = (pred == (seg_label == 1).float()) & valid
             num_valid = valid.sum().clamp(min=1)
             losses['acc_seg'] = correct.sum().float() * 100.0 / num_valid
         return losses
