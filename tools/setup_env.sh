@@ -42,6 +42,7 @@ environment_is_right() {
 import importlib.metadata as md
 import dit_sam_mm, mmseg, mmpretrain.models, segment_anything  # noqa: F401
 import mmcv.ops  # noqa: F401  (compiled ops present)
+import pkg_resources  # noqa: F401  (mmengine's `mmseg::` configs)
 assert md.version('torch') == '2.13.0', md.version('torch')
 assert md.version('mmcv') == '2.1.0', md.version('mmcv')
 EOF
@@ -95,9 +96,13 @@ run_step "installing the pinned stack and test requirements" \
         -r "$ROOT/requirements/optional.txt"
 run_step "installing dit_sam_mm in editable mode" "see pip's message above" \
     "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+# The stack's resolver step lets torch raise setuptools past 70; put pkg_resources back (build.txt).
+run_step "restoring setuptools<70 for mmengine's pkg_resources (pip warns about torch's pin)" \
+    "check network access to the package index" \
+    "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt"
 
 say "checking the environment"
-"$VENV/bin/python" -c "import dit_sam_mm, mmseg, mmpretrain.models, segment_anything, mmcv.ops" \
+"$VENV/bin/python" -c "import dit_sam_mm, mmseg, mmpretrain.models, segment_anything, mmcv.ops, pkg_resources" \
     || fail "the installed environment does not import" "see the traceback above"
 requirements_hash > "$STAMP"
 say "done. Activate with: source $VENV/bin/activate"
