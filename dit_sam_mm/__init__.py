@@ -4,7 +4,7 @@ Importing this package registers every component of the plugin into MMSegmentati
 (``mmseg.registry``): configs load it with
 ``custom_imports = dict(imports=['dit_sam_mm'], allow_failed_imports=False)``.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401  (registration side effects)
+from . import apis, datasets, engine, evaluation, models, visualization  # noqa: F401  (registration)
 from .utils import register_checkpoint_safe_globals
 from .version import __version__
 

@@ -1,9 +1,8 @@
 """A tiny DIT-SAM config, a checkpoint of it and a tiny SynthRef, for the "use a model" tests.
 
 The config is ``configs/synthref/ldit_tiny_synthref.py`` (tiny L-DIT, 64x64 input) on a 9-image
-SynthRef written to a temporary folder, with two additions so that images of any size work as in
-the RefCOCO configs: a keep-ratio ``Resize`` to 64 in the test pipeline and test-time padding to
-64x64 in the data preprocessor. The visualiser is ``ReferSegLocalVisualizer``.
+SynthRef written to a temporary folder, with a keep-ratio ``Resize`` in its training pipeline and
+batches of 2 without workers.
 """
 from pathlib import Path
 from typing import NamedTuple
@@ -21,9 +20,6 @@ MAX_TEXT = 20
 
 CONFIG_TEMPLATE = '''
 _base_ = ['{repo}/configs/synthref/ldit_tiny_synthref.py']
-custom_imports = dict(imports=['dit_sam_mm', 'dit_sam_mm.visualization'],
-                      allow_failed_imports=False)
-visualizer = dict(type='ReferSegLocalVisualizer')
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 data_root = '{data_root}'
 tokenize = dict(type='TokenizeText', vocab_file='{data_root}/vocab.txt', max_length={max_text})
@@ -38,6 +34,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=({size}, {size}), keep_ratio=True),
+    dict(type='ReferPad', size=({size}, {size})),
     dict(type='LoadReferAnnotations'),
     tokenize,
     dict(type='PackReferSegInputs'),
@@ -47,7 +44,6 @@ train_dataloader = dict(**loader, dataset=dict(data_root=data_root, pipeline=tra
 val_dataloader = dict(**loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = dict(**loader, dataset=dict(data_root=data_root, split=['val', 'testA'],
                                               pipeline=test_pipeline))
-model = dict(data_preprocessor=dict(test_cfg=dict(size=({size}, {size}))))
 '''
 
 

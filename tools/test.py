@@ -51,6 +51,7 @@ def enable_visualization(cfg: Config, show: bool, show_dir: str, wait_time: floa
             '--show/--show-dir need a visualization hook in default_hooks, e.g. '
             "visualization=dict(type='SegVisualizationHook')")
     hooks.visualization.draw = True
+    hooks.visualization.interval = 1  # every sample, not MMSeg's default of every 50th
     if show:
         hooks.visualization.show = True
         hooks.visualization.wait_time = wait_time

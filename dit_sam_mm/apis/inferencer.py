@@ -176,7 +176,8 @@ class ReferSegInferencer:
         packed = [self.pipeline(dict(img=array, sentence=sentence))
                   for array, sentence in zip(arrays, sentences)]
         # mmseg 1.2.2's SegDataPreProcessor requires one image size per test batch (it checks
-        # before padding), so images of different resized shapes go through separate passes.
+        # before padding): with ReferPad in the test pipeline (our configs) that is one group;
+        # other pipelines send images of different resized shapes through separate passes.
         groups: Dict[tuple, List[int]] = defaultdict(list)
         for i, sample in enumerate(packed):
             groups[tuple(sample['inputs'].shape)].append(i)

@@ -30,7 +30,7 @@ def image_path(tiny):
 
 def test_pipeline_is_the_test_pipeline_without_annotations(inferencer):
     types = [t['type'] for t in inference_pipeline_cfg(inferencer.cfg)]
-    assert types == ['LoadImageFromNDArray', 'Resize', 'TokenizeText', 'PackReferSegInputs']
+    assert types == ['LoadImageFromNDArray', 'Resize', 'ReferPad', 'TokenizeText', 'PackReferSegInputs']
 
 
 def test_prediction_equals_the_evaluation_of_a_dataset_sample(tiny, inferencer):

@@ -33,6 +33,9 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=crop_size, keep_ratio=True),
+    # Pad to one size (bottom-right, as SAM) so test batches mix aspect ratios; the segmentor
+    # crops the padding off again.
+    dict(type='ReferPad', size=crop_size),
     # After Resize: the ground truth stays at the original resolution for the metric.
     dict(type='LoadReferAnnotations'),
     dict(type='TokenizeText', tokenizer=text_tokenizer, max_length=max_text_length),

@@ -17,6 +17,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
+    # SynthRef images are 64x64 already; these make any other image (demo, inferencer) fit.
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='ReferPad', size=(64, 64)),
     dict(type='LoadReferAnnotations'),
     dict(type='TokenizeText', vocab_file=vocab_file, max_length=max_text_length),
     dict(type='PackReferSegInputs'),

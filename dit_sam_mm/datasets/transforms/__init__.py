@@ -3,11 +3,12 @@ from .blur import RandomGaussianBlur
 from .flip import ReferRandomFlip, swap_left_right
 from .formatting import REFER_META_KEYS, PackReferSegInputs
 from .loading import LoadReferAnnotations, decode_coco_segmentation
+from .pad import ReferPad
 from .tokenize import TokenizeText, build_bert_tokenizer
 
 __all__ = [
     'LoadReferAnnotations', 'ReferRandomFlip', 'TokenizeText',
-    'RandomGaussianBlur',
+    'RandomGaussianBlur', 'ReferPad',
     'PackReferSegInputs', 'REFER_META_KEYS', 'swap_left_right',
     'decode_coco_segmentation', 'build_bert_tokenizer'
 ]

@@ -9,8 +9,8 @@ from mmseg.registry import TRANSFORMS
 
 #: PackSegInputs' default meta keys plus the referring-expression ones.
 REFER_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
-                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-                   'sentence', 'ref_id', 'sent_id', 'split')
+                   'pad_shape', 'img_padding_size', 'scale_factor', 'flip',
+                   'flip_direction', 'sentence', 'ref_id', 'sent_id', 'split')
 
 
 @TRANSFORMS.register_module()

@@ -123,9 +123,11 @@ def build_attn_mask(rel_terms: Optional[Tuple[Tensor, Tensor]], text_pad: Option
         image_block.add_(rel_w.unsqueeze(-2))  # (B, heads, H, W, 1, W_k) broadcast over H_k
     if has_pad:
         # (B, T) -> (B, 1, 1, T): the dtype's minimum on padding keys, for every query.
-        mask[..., :num_text] = torch.zeros(
+        # In-place add (the columns are 0 here): a slice assignment would fix the batch size in
+        # an exported ONNX graph.
+        mask[..., :num_text].add_(torch.zeros(
             text_pad.shape, dtype=dtype, device=device).masked_fill(
-                text_pad, torch.finfo(dtype).min)[:, None, None, :]
+                text_pad, torch.finfo(dtype).min)[:, None, None, :])
     return mask
 
 
