@@ -90,10 +90,14 @@ def metrics_of(work_dir):
 def test_two_process_evaluation_equals_one_process(uninterrupted, tmp_path):
     ckpt = str(uninterrupted / 'epoch_2.pth')
     run([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'one'),
-         '--cfg-options', *SMALL_TEST])
+         '--out', str(tmp_path / 'records'), '--cfg-options', *SMALL_TEST])
     run(['bash', 'tools/dist_test.sh', CONFIG, ckpt, '2', '--work-dir', str(tmp_path / 'two'),
          '--cfg-options', *SMALL_TEST], env=dict(PORT='29637'))
     one, two = metrics_of(tmp_path / 'one'), metrics_of(tmp_path / 'two')
     keys = [k for k in one if k.split('/')[-1] in ('oIoU', 'mIoU', 'Pr@0.5', 'Pr@0.9')]
     assert {'val/oIoU', 'testA/oIoU', 'oIoU'} <= set(keys)
     assert {k: one[k] for k in keys} == {k: two[k] for k in keys}
+    # --out kept one record per sentence for offline analysis
+    records = (tmp_path / 'records' / 'refer_seg_records.jsonl').read_text().splitlines()
+    assert len(records) == 835
+    assert {'ref_id', 'sent_id', 'sentence', 'iou'} <= set(json.loads(records[0]))

@@ -6,18 +6,18 @@ Example::
     bash tools/dist_test.sh configs/dit/ldit_vitb_refcoco.py work_dirs/ldit/epoch_40.pth 8
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
-from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed  # noqa: E402
+from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
+                                     parse_with_local_rank, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
 
 
@@ -25,22 +25,15 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='directory for the evaluation log and json results')
+    add_common_arguments(parser,
+                         work_dir_help='directory for the evaluation log and json results')
     parser.add_argument(
         '--out', help='directory where the predictions are saved for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument(
         '--show-dir', help='directory (under the work dir) where painted predictions are saved')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. test_dataloader.batch_size=8 or key="[a,b]"')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_local_rank(parser)
 
 
 def enable_visualization(cfg: Config, show: bool, show_dir: str, wait_time: float) -> None:
@@ -59,6 +52,17 @@ def enable_visualization(cfg: Config, show: bool, show_dir: str, wait_time: floa
         cfg.visualizer.save_dir = show_dir
 
 
+def save_results(cfg: Config, out_dir: str) -> None:
+    """``--out``: per-sample records (ReferSegMetric) or MMSeg's saved predictions (IoUMetric)."""
+    evaluator = cfg.test_evaluator
+    if evaluator.get('type') == 'ReferSegMetric':
+        # one JSON line per sample: split, ids, sentence, IoU, intersection, union
+        evaluator['dump_path'] = osp.join(out_dir, 'refer_seg_records.jsonl')
+    else:
+        evaluator['output_dir'] = out_dir
+        evaluator['keep_results'] = True
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -69,8 +73,7 @@ def main() -> None:
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        save_results(cfg, args.out)
     raise_if_files_missing(cfg, ['test_dataloader'], init_weights=False)
     setup_cpu_distributed(cfg)
 

@@ -7,11 +7,10 @@ Example::
 """
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -19,30 +18,22 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
-from dit_sam_mm.utils.launch import apply_common_args, setup_cpu_distributed  # noqa: E402
+from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
+                                     parse_with_local_rank, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a DIT-SAM (or any MMSeg) segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    add_common_arguments(parser, work_dir_help='directory for logs and checkpoints')
     parser.add_argument(
         '--resume', action='store_true', default=False,
         help='resume from the latest checkpoint in the work directory')
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='automatic mixed precision (bfloat16 unless optim_wrapper.dtype says otherwise)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. train_dataloader.batch_size=8 or key="[a,b]"')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_local_rank(parser)
 
 
 def enable_amp(cfg: Config) -> None:

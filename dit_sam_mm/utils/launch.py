@@ -7,13 +7,33 @@ make distributed runs work on machines without CUDA: MMEngine 0.10.7 calls
 with the gloo backend first (MMEngine then skips its own initialisation) and DDP is built without
 device ids.
 """
+import argparse
 import os
 import os.path as osp
 from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, work_dir_help: str) -> None:
+    """Add the options train.py and test.py share: work dir, cfg options, launcher, local rank."""
+    parser.add_argument('--work-dir', help=work_dir_help)
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. train_dataloader.batch_size=8 or key="[a,b]"')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_with_local_rank(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line and export ``LOCAL_RANK`` when a launcher passed it as an option."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def default_work_dir(config_path: str) -> str:

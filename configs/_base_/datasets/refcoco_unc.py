@@ -42,49 +42,26 @@ test_pipeline = [
     dict(type='PackReferSegInputs'),
 ]
 
+dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file=ann_file,
+    split_file=split_file,
+    data_prefix=dict(img_path='coco/train2014'))
+loader = dict(batch_size=8, num_workers=4, persistent_workers=True)
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=ann_file,
-        split_file=split_file,
-        split=train_split,
-        sample_mode='ref',
-        data_prefix=dict(img_path='coco/train2014'),
-        pipeline=train_pipeline))
+    dataset=dict(**dataset, split=train_split, sample_mode='ref', pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=ann_file,
-        split_file=split_file,
-        split=val_split,
-        sample_mode='sentence',
-        data_prefix=dict(img_path='coco/train2014'),
-        test_mode=True,
-        pipeline=test_pipeline))
+    dataset=dict(**dataset, split=val_split, sample_mode='sentence', test_mode=True,
+                 pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=ann_file,
-        split_file=split_file,
-        split=test_split,
-        sample_mode='sentence',
-        data_prefix=dict(img_path='coco/train2014'),
-        test_mode=True,
-        pipeline=test_pipeline))
+    dataset=dict(**dataset, split=test_split, sample_mode='sentence', test_mode=True,
+                 pipeline=test_pipeline))
 val_evaluator = dict(type='ReferSegMetric')
 test_evaluator = val_evaluator
