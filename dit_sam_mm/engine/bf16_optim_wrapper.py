@@ -1,6 +1,6 @@
 """Optimiser wrapper for bfloat16 autocast training without loss scaling, on GPU or CPU."""
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Union
 
 import torch
 from mmengine.optim import OptimWrapper
@@ -22,14 +22,24 @@ class BF16OptimWrapper(OptimWrapper):
     state. Ops that autocast keeps in float32 (losses, layer norms on CUDA) stay float32; the
     DIT-SAM modules cast their own numerically sensitive parts (mask logits, ``LayerNorm2d``).
 
-    Config::
+    Config (a drop-in for ``AmpOptimWrapper(dtype='bfloat16')``: change the type only)::
 
         optim_wrapper = dict(type='BF16OptimWrapper', optimizer=dict(type='Adam', lr=1e-4))
 
     Args:
+        dtype (str | torch.dtype): Must be bfloat16; accepted so that configs (and
+            ``tools/train.py --amp``, which sets ``dtype``) written for ``AmpOptimWrapper`` work
+            unchanged. float16 needs loss scaling: use ``AmpOptimWrapper`` for it.
+            Defaults to ``'bfloat16'``.
         **kwargs: ``OptimWrapper`` arguments (``optimizer``, ``clip_grad``,
             ``accumulative_counts``).
     """
+
+    def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16', **kwargs) -> None:
+        if dtype not in ('bfloat16', torch.bfloat16):
+            raise ValueError(f'BF16OptimWrapper autocasts to bfloat16 only, got dtype={dtype!r}; '
+                             'float16 needs loss scaling: use AmpOptimWrapper')
+        super().__init__(**kwargs)
 
     @contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:

@@ -14,10 +14,18 @@ step); an inference step is ``model.test_step`` (preprocessor, predict, post-pro
 original size) under ``torch.no_grad``.
 
 FLOPs: one forward (``mode='tensor'``: BERT, image encoder, mask decoder) of a batch of 1 is counted
-by :func:`~dit_sam_mm.utils.flops.count_flops` (matrix products, convolutions and attention
-kernels, 2 FLOPs per multiply-add); a training sample counts 3x the forward (forward + backward
-with the gradients of inputs and weights), the usual "model FLOPs" convention. The achieved
-TFLOP/s is ``FLOPs per sample * samples/s``.
+by :func:`count_flops`; a training sample counts 3x the forward (forward + backward with the
+gradients of inputs and weights), the usual "model FLOPs" convention. The achieved TFLOP/s is
+``FLOPs per sample * samples/s``. ``FlopCounterMode`` intercepts aten operators and counts the
+multiply-adds of matrix products as 2 FLOPs each: ``mm``/``addmm``/``bmm``/``baddbmm`` (so
+``nn.Linear``, ``matmul`` and ``einsum``), convolutions (transposed ones too) and the fused
+attention kernels of CUDA (flash, memory-efficient, cuDNN: ``4 * B * heads * N_q * N_k * d``, the
+two products; their backward formulas for a backward pass). Element-wise work (norms, softmax,
+activations, the mask addition) is not counted. PyTorch's table lacks the CPU fused attention kernel
+(``_scaled_dot_product_flash_attention_for_cpu``), which ``F.scaled_dot_product_attention`` runs on
+CPU, so attention would silently count as 0 there; :data:`EXTRA_FLOP_FORMULAS` adds it with the
+CUDA kernels' formulas, so a count depends neither on the device nor on the attention
+implementation (``'naive'``'s two ``matmul``s give the same number).
 """
 import copy
 import json
@@ -25,7 +33,7 @@ import os
 import resource
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -33,8 +41,47 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from torch.utils import flop_counter
 
-from .flops import count_flops
+Shape = Sequence[int]
+_aten = torch.ops.aten
+
+
+def _sdpa_cpu_flop(query_shape: Shape, key_shape: Shape, value_shape: Shape, *args,
+                   **kwargs) -> int:
+    """Forward FLOPs of the CPU fused attention kernel (the CUDA kernels' formula)."""
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_cpu_backward_flop(grad_out_shape: Shape, query_shape: Shape, key_shape: Shape,
+                            value_shape: Shape, *args, **kwargs) -> int:
+    """Backward FLOPs of the CPU fused attention kernel (the CUDA kernels' formula)."""
+    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,
+                                                 value_shape)
+
+
+#: Operators added to PyTorch's FLOP table; FlopCounterMode passes them shapes, not tensors.
+EXTRA_FLOP_FORMULAS: Dict[Any, Callable[..., int]] = {
+    _aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flop,
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward_flop,
+}
+
+
+def count_flops(fn: Callable[[], Any]) -> Tuple[int, Any]:
+    """Run ``fn()`` once and count the FLOPs of its tensor operations.
+
+    Args:
+        fn (Callable): What to count, e.g. ``lambda: model(**data, mode='tensor')``; a backward
+            pass inside ``fn`` is counted too.
+
+    Returns:
+        Tuple[int, Any]: The total FLOPs and ``fn``'s return value.
+    """
+    with flop_counter.FlopCounterMode(
+            display=False, custom_mapping=EXTRA_FLOP_FORMULAS) as counter:
+        out = fn()
+    return counter.get_total_flops(), out
+
 
 #: BERT-base uncased (what ``BertNeck(pretrained='bert-base-uncased')`` loads).
 BERT_BASE = dict(
@@ -241,7 +288,7 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
     model.train()
     optim_cfg = copy.deepcopy(dict(optim_cfg)) if optim_cfg else dict(
         optimizer=dict(DEFAULT_OPTIMIZER, fused=True))
-    for key in ('dtype', 'loss_scale', 'use_fsdp'):
+    for key in ('dtype', 'loss_scale', 'use_fsdp'):  # AmpOptimWrapper's
         optim_cfg.pop(key, None)
     optim_cfg['type'] = 'BF16OptimWrapper' if amp else 'OptimWrapper'
     if reference:

@@ -10,9 +10,8 @@ from mmengine.config import Config
 from tiny_dit_sam import IMG, TINY_MODEL, VOCAB, build_tiny
 
 from dit_sam_mm.datasets.synthref import make_synthref
-from dit_sam_mm.utils.benchmark import (BERT_BASE, forward_flops, random_weights_model_cfg,
-                                        synthetic_batch)
-from dit_sam_mm.utils.flops import count_flops
+from dit_sam_mm.utils.benchmark import (BERT_BASE, count_flops, forward_flops,
+                                        random_weights_model_cfg, synthetic_batch)
 
 MODEL_FIELDS = {
     'mode', 'samples_per_s', 'latency_ms_median', 'latency_ms_p90', 'peak_mem_mb',

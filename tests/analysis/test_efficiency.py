@@ -235,3 +235,17 @@ def test_mask_bce_loss_equals_mmseg_sigmoid_cross_entropy():
     assert torch.allclose(ours(logits, label, weight=weight, ignore_index=255),
                           ce(logits, label, weight=weight, ignore_index=255), atol=1e-6)
     assert ours(logits.bfloat16(), label).dtype == torch.float32
+
+
+def test_bf16_optim_wrapper_autocasts_the_forward_only():
+    model = torch.nn.Linear(4, 2)
+    wrapper = build_optim_wrapper(model, dict(type='BF16OptimWrapper', dtype='bfloat16',
+                                              optimizer=dict(type='Adam', lr=1e-3)))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16
+    wrapper.update_params(out.float().square().mean())
+    assert model.weight.dtype == torch.float32 and model.weight.grad is None
+    with pytest.raises(ValueError, match='AmpOptimWrapper'):
+        build_optim_wrapper(model, dict(type='BF16OptimWrapper', dtype='float16',
+                                        optimizer=dict(type='Adam', lr=1e-3)))
