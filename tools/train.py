@@ -37,16 +37,19 @@ def parse_args() -> argparse.Namespace:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimiser wrapper to ``AmpOptimWrapper`` (MMSeg's ``--amp``)."""
+    """MMSeg's ``--amp``: bfloat16 autocast (``BF16OptimWrapper``), or float16 with loss scaling
+    (``AmpOptimWrapper``) when the config asks for ``optim_wrapper.dtype='float16'``."""
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if optim_wrapper == 'AmpOptimWrapper':
+    if optim_wrapper in ('AmpOptimWrapper', 'BF16OptimWrapper'):
         print_log('AMP training is already enabled in your config.', logger='current',
                   level=logging.WARNING)
         return
     assert optim_wrapper == 'OptimWrapper', (
         f'--amp is only supported with OptimWrapper, but got {optim_wrapper}.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+    float16 = cfg.optim_wrapper.get('dtype') == 'float16'
+    cfg.optim_wrapper.type = 'AmpOptimWrapper' if float16 else 'BF16OptimWrapper'
+    if float16:
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def main() -> None:

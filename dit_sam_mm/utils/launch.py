@@ -82,6 +82,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo', init_method='env://')
-    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

@@ -2,7 +2,7 @@
 # learning rate multiplied by 0.2 at epochs 30 and 35. Batch 64 in total (8 GPUs x 8 images).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='Adam', lr=1e-4, weight_decay=0.0, fused=None))
+    optimizer=dict(type='Adam', lr=1e-4, weight_decay=0.0, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
          convert_to_iter_based=True),
