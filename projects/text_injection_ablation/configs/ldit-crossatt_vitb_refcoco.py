@@ -1,8 +1,7 @@
 # Paper Table 4, "CrossAtt" (RefCOCO oIoU 67.06 / 69.67 / 64.85): L-DIT ViT-B whose text slots
 # come from cross-attention of the BERT features onto each block's image tokens. From the
-# repository root, with the root on PYTHONPATH (see ../README.md):
-#   PYTHONPATH=$PWD python tools/train.py \
-#       projects/text_injection_ablation/configs/ldit-crossatt_vitb_refcoco.py
+# repository root:
+#   python tools/train.py projects/text_injection_ablation/configs/ldit-crossatt_vitb_refcoco.py
 _base_ = ['../../../configs/dit/ldit_vitb_refcoco.py']
 custom_imports = dict(
     imports=['dit_sam_mm', 'projects.text_injection_ablation.injections'],
