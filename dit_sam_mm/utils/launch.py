@@ -4,8 +4,8 @@ They turn command-line arguments into config changes the way MMSegmentation's ow
 make distributed runs work on machines without CUDA: MMEngine 0.10.7 calls
 ``torch.cuda.set_device`` while initialising the process group and wraps the model in DDP with
 ``device_ids=[LOCAL_RANK]``, both of which fail without a GPU. Here the process group is started
-with the gloo backend first (MMEngine then skips its own initialisation) and DDP is built without
-device ids.
+with the gloo backend first (MMEngine then skips its own initialisation), DDP is built without
+device ids, and data-loader workers start from a fork server instead of a plain fork.
 """
 import argparse
 import os
@@ -67,7 +67,7 @@ def _export_slurm_environment() -> None:
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
-    """Make a distributed launch work without CUDA (gloo backend, DDP without device ids).
+    """Make a distributed launch work without CUDA (gloo, DDP without device ids, forkserver).
 
     Does nothing for ``launcher='none'`` or when CUDA is available.
     """
@@ -80,6 +80,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
         _export_slurm_environment()
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # A data-loader worker forked from a process that runs gloo's threads can hang right after
+    # the fork (seen here); workers started from a fork server do not inherit those threads.
+    mp_cfg = env_cfg.setdefault('mp_cfg', {})
+    if mp_cfg.get('mp_start_method', 'fork') == 'fork':
+        mp_cfg['mp_start_method'] = 'forkserver'
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo', init_method='env://')
     wrapper = cfg.get('model_wrapper_cfg') or dict(
