@@ -43,7 +43,12 @@ class ToyRegressor(BaseModel):
         return dict(loss=loss)
 
 
-def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50):
+def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtime_info=None):
+    hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                 logger=dict(type='LoggerHook', interval=3),
+                 invalid_loss=dict(type='InvalidLossStopHook', interval=interval))
+    if runtime_info is not None:
+        hooks['runtime_info'] = runtime_info
     return Runner(
         model=model,
         work_dir=str(work_dir),
@@ -52,8 +57,7 @@ def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50):
                               collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=1e-3)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
-                           invalid_loss=dict(type='InvalidLossStopHook', interval=interval)),
+        default_hooks=hooks,
         resume=resume,
         randomness=dict(seed=0),
         default_scope='mmseg',
@@ -100,3 +104,33 @@ def test_nan_loss_is_caught_at_the_check_interval(tmp_path):
     with pytest.raises(RuntimeError, match='between iterations 1 and 3'):
         runner.train()
     assert not (tmp_path / 'epoch_1.pth').exists()
+
+
+def count_item_calls(monkeypatch):
+    calls = []
+    original = torch.Tensor.item
+
+    def counting_item(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, 'item', counting_item)
+    return calls
+
+
+def test_deferred_runtime_info_logs_the_same_values_with_fewer_host_reads(tmp_path, monkeypatch):
+    histories, item_calls = {}, {}
+    # interval None: follow the LoggerHook (3 here)
+    for name, hook in [('default', None), ('deferred', dict(type='DeferredRuntimeInfoHook'))]:
+        calls = count_item_calls(monkeypatch)
+        torch.manual_seed(0)
+        runner = make_runner(tmp_path / name, ToyRegressor(), max_epochs=2, runtime_info=hook)
+        runner.train()
+        histories[name] = runner.message_hub.get_scalar('train/loss').data[0]
+        item_calls[name] = len(calls)
+        monkeypatch.undo()
+    # 2 epochs x 4 iterations: every iteration's loss is logged, in order, with the same value
+    assert len(histories['default']) == len(histories['deferred']) == 8
+    assert list(histories['default']) == list(histories['deferred'])
+    # MMEngine's hook reads each loss with .item(); the deferred one reads them in bulk
+    assert item_calls['default'] - item_calls['deferred'] == 8

@@ -14,6 +14,8 @@ test_cfg = dict(type='TestLoop')
 # The recipe is stated for a total batch of 64; `--auto-scale-lr`-style scaling is off by default.
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 default_hooks = dict(
+    # reads the logged losses on the host at the logging interval only (no per-step sync)
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
