@@ -1,9 +1,4 @@
 # Paper Table 1, "Add 4 dec layers": the Default baseline with a deeper two-way transformer
 # (2 + 4 layers) in the mask decoder; the extra layers start from random weights.
-_base_ = ['./default_vitb_refcoco.py']
-model = dict(
-    decode_head=dict(decoder_depth=6),
-    allowed_missing_keys=[
-        'neck.*', 'backbone.text_injections.*', 'backbone.static_prompts',
-        'decode_head.text_proj.*', 'decode_head.mask_decoder.transformer.layers.[2-9].*'
-    ])
+_base_ = ['./add2dec_vitb_refcoco.py']
+model = dict(decode_head=dict(decoder_depth=6))

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from segment_anything.modeling import ImageEncoderViT
+from text_injection_helpers import loss_of, perturb
 
 from dit_sam_mm.models.backbones import (BaseTextInjection, DITSAMViT, TextImageAttention,
                                          convert_sam_image_encoder)
@@ -24,20 +25,6 @@ def build(text_mode: str = 'layerwise', img_size: int = 64, depth: int = 3, **kw
     kwargs.setdefault('window_size', 3)
     return DITSAMViT(arch=tiny_arch(depth), img_size=img_size, out_channels=16,
                      text_mode=text_mode, text_dims=TEXT_DIMS, **kwargs)
-
-
-def perturb(model: DITSAMViT, std: float = 0.3) -> None:
-    """Give the zero-initialised text projections (and zero rel-pos tables) random values."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith('text_injections') or 'rel_pos' in name:
-                p.normal_(0, std)
-
-
-def loss_of(out: torch.Tensor) -> torch.Tensor:
-    # A random linear read-out: the neck ends in a LayerNorm, so out.sum() would have no gradient.
-    g = torch.Generator().manual_seed(123)
-    return (out * torch.randn(out.shape, generator=g)).sum()
 
 
 @pytest.mark.parametrize('img_size,window,global_idx', [(1024, 14, (1, )), (160, 4, (0, 2))])

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmseg.registry import MODELS
+from text_injection_helpers import loss_of, perturb
 
 from dit_sam_mm.models.backbones import BaseTextInjection, DITSAMViT
 
@@ -44,20 +45,6 @@ def build(inj_type: str, residual: bool = True, text_mode: str = 'layerwise',
                 global_attn_indexes=[1])
     return DITSAMViT(arch=arch, img_size=64, window_size=2, out_channels=16, text_mode=text_mode,
                      text_dims=TEXT_DIMS, injection=injection, **kwargs)
-
-
-def perturb(model: DITSAMViT, std: float = 0.3) -> None:
-    """Give every injection parameter (zero-initialised or not) and the rel-pos tables values."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith('text_injections') or 'rel_pos' in name:
-                p.normal_(0, std)
-
-
-def loss_of(out: torch.Tensor) -> torch.Tensor:
-    # A random linear read-out: the neck ends in a LayerNorm, so out.sum() has no gradient.
-    g = torch.Generator().manual_seed(123)
-    return (out * torch.randn(out.shape, generator=g)).sum()
 
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))
