@@ -16,7 +16,7 @@ REGISTERED = {
     'METRICS': ['ReferSegMetric'],
     'HOOKS': ['InvalidLossStopHook', 'EpochSeedHook'],
     'VISUALIZERS': ['ReferSegLocalVisualizer'],
-    'OPTIM_WRAPPERS': ['BF16OptimWrapper'],
+    'OPTIM_WRAPPERS': ['BF16OptimWrapper', 'DeferredGradNormOptimWrapper'],
 }
 
 

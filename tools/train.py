@@ -44,8 +44,9 @@ def enable_amp(cfg: Config) -> None:
         print_log('AMP training is already enabled in your config.', logger='current',
                   level=logging.WARNING)
         return
-    assert optim_wrapper == 'OptimWrapper', (
-        f'--amp is only supported with OptimWrapper, but got {optim_wrapper}.')
+    assert optim_wrapper in ('OptimWrapper', 'DeferredGradNormOptimWrapper'), (
+        f'--amp is only supported with OptimWrapper or DeferredGradNormOptimWrapper, '
+        f'but got {optim_wrapper}.')
     float16 = cfg.optim_wrapper.get('dtype') == 'float16'
     cfg.optim_wrapper.type = 'AmpOptimWrapper' if float16 else 'BF16OptimWrapper'
     if float16:

@@ -1,10 +1,11 @@
 """Training-loop extensions (hooks, optimiser wrappers) of the plugin."""
 from .bf16_optim_wrapper import BF16OptimWrapper
+from .deferred_grad_norm_optim_wrapper import DeferredGradNormOptimWrapper
 from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .epoch_seed_hook import EpochSeedHook, seed_worker_from_torch
 from .invalid_loss_hook import InvalidLossStopHook
 
 __all__ = [
-    'BF16OptimWrapper', 'DeferredRuntimeInfoHook', 'EpochSeedHook', 'InvalidLossStopHook',
-    'seed_worker_from_torch'
+    'BF16OptimWrapper', 'DeferredGradNormOptimWrapper', 'DeferredRuntimeInfoHook', 'EpochSeedHook',
+    'InvalidLossStopHook', 'seed_worker_from_torch'
 ]

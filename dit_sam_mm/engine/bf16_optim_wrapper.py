@@ -3,13 +3,14 @@ from contextlib import contextmanager
 from typing import Iterator, Union
 
 import torch
-from mmengine.optim import OptimWrapper
 from mmseg.registry import OPTIM_WRAPPERS
 from torch import nn
 
+from .deferred_grad_norm_optim_wrapper import DeferredGradNormOptimWrapper
+
 
 @OPTIM_WRAPPERS.register_module()
-class BF16OptimWrapper(OptimWrapper):
+class BF16OptimWrapper(DeferredGradNormOptimWrapper):
     """``OptimWrapper`` whose forward pass runs under ``torch.autocast(dtype=torch.bfloat16)``.
 
     MMEngine's ``AmpOptimWrapper(dtype='bfloat16')`` keeps a ``GradScaler``: bfloat16 has
@@ -18,9 +19,10 @@ class BF16OptimWrapper(OptimWrapper):
     host-device synchronisation in every training step; it also refuses to run without a GPU.
     This wrapper autocasts the forward pass (``optim_context``, which MMEngine's ``train_step``
     enters around the data preprocessor and the forward) on the device of the model's parameters
-    and otherwise is the plain ``OptimWrapper``: float32 parameters, gradients and optimiser
-    state. Ops that autocast keeps in float32 (losses, layer norms on CUDA) stay float32; the
-    DIT-SAM modules cast their own numerically sensitive parts (mask logits, ``LayerNorm2d``).
+    and otherwise is ``DeferredGradNormOptimWrapper`` (the plain ``OptimWrapper`` whose gradient
+    norm ``DeferredRuntimeInfoHook`` can log without a per-step sync): float32 parameters,
+    gradients and optimiser state. Ops that autocast keeps in float32 (losses, layer norms on
+    CUDA) stay float32; the DIT-SAM modules cast their own numerically sensitive parts (mask logits, ``LayerNorm2d``).
 
     Config (a drop-in for ``AmpOptimWrapper(dtype='bfloat16')``: change the type only)::
 

@@ -16,7 +16,8 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     the (detached) tensors on the device and moves them to the host in one transfer every
     ``interval`` iterations, at the end of each epoch and before a checkpoint. Every iteration's
     value still enters the message hub, in order, before ``LoggerHook`` (lower priority) reads it,
-    so logged averages are unchanged.
+    so logged averages are unchanged. With a ``DeferredGradNormOptimWrapper`` (or
+    ``BF16OptimWrapper``) and ``clip_grad``, the gradient norm is deferred the same way.
 
     Config: ``default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))``
 
@@ -37,14 +38,21 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         if self.interval is None:
             loggers = [hook for hook in runner.hooks if isinstance(hook, LoggerHook)]
             self.interval = loggers[0].interval if loggers else 50
+        if hasattr(runner.optim_wrapper, 'defer_grad_norm'):
+            runner.optim_wrapper.defer_grad_norm()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        if outputs is not None:
-            self._pending.append({
-                key: value.detach() if isinstance(value, torch.Tensor) else value
-                for key, value in outputs.items()
-            })
+        pending = {
+            key: value.detach() if isinstance(value, torch.Tensor) else value
+            for key, value in (outputs or {}).items()
+        }
+        wrapper = runner.optim_wrapper
+        grad_norm = wrapper.pop_grad_norm() if hasattr(wrapper, 'pop_grad_norm') else None
+        if grad_norm is not None:
+            pending[wrapper.grad_name] = grad_norm
+        if pending:
+            self._pending.append(pending)
         if (self.every_n_train_iters(runner, self.interval)
                 or self.every_n_inner_iters(batch_idx, self.interval)
                 or self.end_of_epoch(runner.train_dataloader, batch_idx)

@@ -268,8 +268,10 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
     Args:
         model_cfg (dict): ``cfg.model``.
         optim_cfg (dict, optional): ``cfg.optim_wrapper``; its wrapper type is replaced by
-            ``OptimWrapper`` (``BF16OptimWrapper`` with ``amp='bf16'``). None: Adam with the
-            released recipe's hyper-parameters, ``fused=True``. The reference always runs
+            ``DeferredGradNormOptimWrapper`` with the gradient norm deferred as
+            ``DeferredRuntimeInfoHook`` does (``BF16OptimWrapper`` with ``amp='bf16'``; MMEngine's
+            ``OptimWrapper``, which reads the norm on the host, for the reference). None: Adam
+            with the released recipe's hyper-parameters, ``fused=True``. The reference always runs
             PyTorch's single-tensor Adam (``foreach=False, fused=False``), as the released code.
         batch_size (int): Samples per step.
         device (str): ``'cpu'`` or ``'cuda'``.
@@ -290,10 +292,14 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
         optimizer=dict(DEFAULT_OPTIMIZER, fused=True))
     for key in ('dtype', 'loss_scale', 'use_fsdp'):  # AmpOptimWrapper's
         optim_cfg.pop(key, None)
-    optim_cfg['type'] = 'BF16OptimWrapper' if amp else 'OptimWrapper'
     if reference:
+        optim_cfg['type'] = 'OptimWrapper'
         optim_cfg['optimizer'] = dict(optim_cfg['optimizer'], foreach=False, fused=False)
+    else:
+        optim_cfg['type'] = 'BF16OptimWrapper' if amp else 'DeferredGradNormOptimWrapper'
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    if not reference:
+        optim_wrapper.defer_grad_norm()
     train_step = _maybe_compile(model.train_step, compile_mode)
     data = synthetic_batch(batch_size, size, vocab)
     if device.startswith('cuda'):

@@ -171,19 +171,20 @@ def forbid_host_sync(monkeypatch):
 
 @pytest.mark.parametrize('amp', [False, True])
 def test_training_step_does_not_synchronise(monkeypatch, amp):
-    """Forward, losses, backward, gradient clipping and a fused Adam step of the tiny model
-    without one host-device synchronisation.
+    """Forward, losses, backward, gradient-norm clipping and a fused Adam step of the tiny model
+    through the optimiser wrapper (``update_params``, as MMEngine's ``train_step``) without one
+    host-device synchronisation, with the gradient norm deferred as ``DeferredRuntimeInfoHook``
+    does.
 
     Left outside: the data preprocessor (it copies the batch to the device, once per step by
-    design) and MMEngine's logging (``OptimWrapper`` reads the gradient norm with ``float()``
-    when ``clip_grad`` is configured, the runtime hook reads the losses): that is where the
-    training loop is allowed to read values.
+    design) and the logging, which reads the losses and the norm at the logging interval.
     """
     torch.manual_seed(0)
     model = build_tiny().train()
     wrapper = build_optim_wrapper(model, dict(
-        type='BF16OptimWrapper' if amp else 'OptimWrapper',
-        optimizer=dict(type='Adam', lr=1e-4, fused=True)))
+        type='BF16OptimWrapper' if amp else 'DeferredGradNormOptimWrapper',
+        optimizer=dict(type='Adam', lr=1e-4, fused=True), clip_grad=dict(max_norm=0.15)))
+    wrapper.defer_grad_norm()
     data = model.data_preprocessor(synthetic_batch(2, IMG, VOCAB), True)
     sync_debug = torch.cuda.is_available()
     if sync_debug:
@@ -195,14 +196,23 @@ def test_training_step_does_not_synchronise(monkeypatch, amp):
             with wrapper.optim_context(model):
                 losses = model(**data, mode='loss')
             loss, log_vars = model.parse_losses(losses)
-            wrapper.backward(loss)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.15)
-            wrapper.step()
-            wrapper.zero_grad()
+            wrapper.update_params(loss)
     finally:
         if sync_debug:
             torch.cuda.set_sync_debug_mode('default')
     assert torch.isfinite(log_vars['loss']).item()  # logging reads values, outside the guard
+    assert wrapper.pop_grad_norm().item() > 0 and wrapper.pop_grad_norm() is None
+
+
+def test_sync_guard_catches_mmengine_gradient_norm_logging(monkeypatch):
+    """Positive control: ``OptimWrapper`` with ``clip_grad`` reads the norm with ``float()``, and so
+    does ``DeferredGradNormOptimWrapper`` until a hook defers the norm."""
+    for wrapper_type in ('OptimWrapper', 'DeferredGradNormOptimWrapper'):
+        model = torch.nn.Linear(4, 2)
+        wrapper = build_optim_wrapper(model, dict(
+            type=wrapper_type, optimizer=dict(type='SGD', lr=1e-3), clip_grad=dict(max_norm=1.0)))
+        with pytest.raises(HostSyncError), forbid_host_sync(monkeypatch):
+            wrapper.update_params(model(torch.randn(3, 4)).square().mean())
 
 
 def test_sync_guard_catches_what_was_fixed(monkeypatch):

@@ -43,7 +43,8 @@ class ToyRegressor(BaseModel):
         return dict(loss=loss)
 
 
-def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtime_info=None):
+def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtime_info=None,
+                optim_wrapper=None):
     hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1),
                  logger=dict(type='LoggerHook', interval=3),
                  invalid_loss=dict(type='InvalidLossStopHook', interval=interval))
@@ -55,7 +56,7 @@ def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtim
         train_dataloader=dict(dataset=ToyData(), batch_size=2, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=True),
                               collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=1e-3)),
+        optim_wrapper=optim_wrapper or dict(optimizer=dict(type='SGD', lr=1e-3)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=hooks,
         resume=resume,
@@ -106,15 +107,16 @@ def test_nan_loss_is_caught_at_the_check_interval(tmp_path):
     assert not (tmp_path / 'epoch_1.pth').exists()
 
 
-def count_item_calls(monkeypatch):
+def count_calls(monkeypatch, method):
+    """Count the calls of a ``torch.Tensor`` method (``item``, ``__float__``)."""
     calls = []
-    original = torch.Tensor.item
+    original = getattr(torch.Tensor, method)
 
-    def counting_item(self):
+    def counting(self):
         calls.append(1)
         return original(self)
 
-    monkeypatch.setattr(torch.Tensor, 'item', counting_item)
+    monkeypatch.setattr(torch.Tensor, method, counting)
     return calls
 
 
@@ -122,7 +124,7 @@ def test_deferred_runtime_info_logs_the_same_values_with_fewer_host_reads(tmp_pa
     histories, item_calls = {}, {}
     # interval None: follow the LoggerHook (3 here)
     for name, hook in [('default', None), ('deferred', dict(type='DeferredRuntimeInfoHook'))]:
-        calls = count_item_calls(monkeypatch)
+        calls = count_calls(monkeypatch, 'item')
         torch.manual_seed(0)
         runner = make_runner(tmp_path / name, ToyRegressor(), max_epochs=2, runtime_info=hook)
         runner.train()
@@ -134,3 +136,25 @@ def test_deferred_runtime_info_logs_the_same_values_with_fewer_host_reads(tmp_pa
     assert list(histories['default']) == list(histories['deferred'])
     # MMEngine's hook reads each loss with .item(); the deferred one reads them in bulk
     assert item_calls['default'] - item_calls['deferred'] == 8
+
+
+def test_gradient_norm_is_logged_at_the_interval_with_the_same_values(tmp_path, monkeypatch):
+    clipped = dict(optimizer=dict(type='SGD', lr=1e-3), clip_grad=dict(max_norm=0.5))
+    runs = [('mmengine', None, dict(clipped, type='OptimWrapper')),
+            ('deferred', dict(type='DeferredRuntimeInfoHook'),
+             dict(clipped, type='DeferredGradNormOptimWrapper'))]
+    histories, float_calls = {}, {}
+    for name, hook, wrapper in runs:
+        calls = count_calls(monkeypatch, '__float__')
+        torch.manual_seed(0)
+        runner = make_runner(tmp_path / name, ToyRegressor(), max_epochs=2, runtime_info=hook,
+                             optim_wrapper=wrapper)
+        runner.train()
+        histories[name] = runner.message_hub.get_scalar('train/grad_norm').data[0]
+        float_calls[name] = len(calls)
+        monkeypatch.undo()
+    # 2 epochs x 4 iterations: every step's norm is logged, in order, with the same value
+    assert len(histories['mmengine']) == 8 and (histories['mmengine'] > 0).all()
+    assert list(histories['mmengine']) == list(histories['deferred'])
+    # OptimWrapper reads each norm with float(); the deferred path reads them in bulk
+    assert float_calls['mmengine'] - float_calls['deferred'] == 8

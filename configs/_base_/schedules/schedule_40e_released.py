@@ -2,7 +2,10 @@
 # gradient-norm clipping at 0.15, 3 warm-up epochs then cosine decay to 1e-6 over 40 epochs, and an
 # exponential moving average of the weights (decay 0.9997) used for validation and checkpoints.
 _base_ = ['./schedule_40e_paper.py']
+# DeferredGradNormOptimWrapper: the gradient norm is logged at the logging interval (with the
+# losses, by the paper schedule's DeferredRuntimeInfoHook) instead of being read every step.
 optim_wrapper = dict(
+    type='DeferredGradNormOptimWrapper',
     optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0),
     clip_grad=dict(max_norm=0.15, norm_type=2))
 param_scheduler = [
