@@ -1,20 +1,26 @@
 """dit_official2mmseg: released DIT checkpoints (ViT-B, ViT-H layouts) load into the *_official
-configs; file reading is weights-only, with a placeholder fallback that runs nothing."""
+configs, whose test pipeline prepares images as the release; file reading is weights-only, with a
+placeholder fallback that runs nothing."""
 import importlib.util
 import pickle
 import sys
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
+from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+from PIL import Image
 from refer_model_fixture import REPO_ROOT
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder,
                                        TwoWayTransformer)
 from torch import nn
 from transformers import BertConfig, BertModel
+
+import dit_sam_mm  # noqa: F401  (registers ReferPad)
 
 # A tiny stand-in for BERT-base (same names; 3 layers so that layers above out_layer=1 exist).
 TINY_BERT = dict(vocab_size=50, hidden_size=768, num_hidden_layers=3, num_attention_heads=2,
@@ -189,3 +195,19 @@ def test_command_line_writes_a_weights_only_checkpoint(tmp_path, monkeypatch, ca
     converted = torch.load(out, weights_only=True)
     assert converted['meta']['bert_layers'] == 1
     assert set(converted['state_dict']) == set(expected)
+
+
+def test_official_test_pipeline_resizes_and_pads_as_the_release():
+    """The release resizes with PIL's bilinear filter (torchvision ``F.resize`` of a PIL image) to
+    long side 512 and pads the normalised image centred with 0."""
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/dit/ldit_vitb_refcoco_official.py'))
+    resize_and_pad = Compose([t for t in cfg.test_pipeline if t.type in ('Resize', 'ReferPad')])
+    img = np.random.default_rng(0).integers(0, 256, (300, 700, 3), dtype=np.uint8)
+    out = resize_and_pad(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2]))
+    new_w, new_h = 512, round(300 * 512 / 700)  # (219)
+    expected = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
+    top = (512 - new_h) // 2
+    np.testing.assert_array_equal(out['img'][top:top + new_h], expected)
+    assert out['img_padding_size'] == [0, 0, top, 512 - new_h - top]
+    assert cfg.model.data_preprocessor.type == 'ReferSegDataPreProcessor'

@@ -8,9 +8,10 @@
 # input, threshold 0.35. The converted checkpoint holds all weights, BERT included, so BERT is
 # built from its configuration (bert-base-uncased) and only the tokenizer's vocab.txt is read
 # from data/pretrained/bert-base-uncased.
-# The release pads the resized image to 512x512 *centred* (ReferPad center=True below). Known
-# difference: it resizes with PIL (antialiased bilinear) where mmcv uses OpenCV bilinear, which
-# can move the numbers slightly.
+# The release resizes with PIL's bilinear filter (antialiased when shrinking; mmcv's
+# backend='pillow' below, where OpenCV's default does not antialias) and pads the resized image
+# to 512x512 *centred* after normalisation (ReferPad center=True, whose padding the
+# ReferSegDataPreProcessor sets to the normalised 0).
 _base_ = ['./ldit_vitb_refcoco.py']
 bert_base_uncased = dict(
     vocab_size=30522,
@@ -27,10 +28,10 @@ model = dict(
     neck=dict(pretrained=None, bert_cfg=bert_base_uncased, out_layer=1),
     backbone=dict(global_attn_with_text=True, mask_text_padding=False),
     decode_head=dict(mask_text_padding=False, threshold=0.35, align_corners=True))
-# Test-time input as the release prepares it: keep-ratio resize, then centred padding.
+# Test-time input as the release prepares it: keep-ratio PIL resize, then centred padding.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(512, 512), keep_ratio=True),
+    dict(type='Resize', scale=(512, 512), keep_ratio=True, backend='pillow'),
     dict(type='ReferPad', size=(512, 512), center=True),
     dict(type='LoadReferAnnotations'),
     dict(type='TokenizeText', tokenizer='data/pretrained/bert-base-uncased', max_length=20),

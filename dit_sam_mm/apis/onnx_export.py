@@ -4,8 +4,9 @@ The exported graph starts after the data pipeline and the data preprocessor and 
 MMSeg's post-processing, so its consumer does both (see :func:`preprocessing_spec`):
 
 1. image: BGR -> RGB (``bgr_to_rgb``), resize keeping the aspect ratio so the longer side is the
-   input size (OpenCV bilinear, as mmcv's ``Resize``), normalise ``(x - mean) / std``, pad with 0
-   at the bottom and right to the input size -> float32 (B, 3, H, W);
+   input size (bilinear, with the test pipeline's ``Resize`` backend: OpenCV's ``cv2`` or PIL's
+   ``pillow``), normalise ``(x - mean) / std``, pad with 0 to the input size at the bottom and
+   right, or centred (``ReferPad(center=True)``) -> float32 (B, 3, H, W);
 2. sentence: BERT WordPiece (the config's vocabulary), ``[CLS]`` + at most ``text_length - 2``
    word pieces + ``[SEP]``, padded with id 0 to ``text_length`` -> ``text_ids`` int64 (B, L) and
    ``text_mask`` int64 (B, L), 1 for real tokens (``[CLS]`` / ``[SEP]`` included), 0 for padding;
@@ -49,10 +50,15 @@ class MaskLogitsModel(nn.Module):
                       align_corners=segmentor.decode_head.align_corners)
 
 
-def _text_length(cfg: Config) -> int:
+def _test_transforms(cfg: Config, name: str) -> list:
+    """The ``name`` steps of the config's test pipeline."""
     pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
         'pipeline', cfg.get('test_pipeline', []))
-    lengths = [t.get('max_length', 20) for t in pipeline if t['type'] == 'TokenizeText']
+    return [t for t in pipeline if t['type'] == name]
+
+
+def _text_length(cfg: Config) -> int:
+    lengths = [t.get('max_length', 20) for t in _test_transforms(cfg, 'TokenizeText')]
     if not lengths:
         raise ValueError('the test pipeline has no TokenizeText step to read the text length from')
     return int(lengths[0])
@@ -69,20 +75,25 @@ def preprocessing_spec(cfg: Config, model: nn.Module,
             (test) padding size.
 
     Returns:
-        Dict[str, str]: ``input_size``, ``bgr_to_rgb``, ``mean``, ``std``, ``pad_value``,
-        ``text_length``, ``threshold``, ``align_corners`` as strings (ONNX metadata values).
+        Dict[str, str]: ``input_size``, ``resize_backend``, ``bgr_to_rgb``, ``mean``, ``std``,
+        ``pad_value``, ``pad_position``, ``text_length``, ``threshold``, ``align_corners`` as
+        strings (ONNX metadata values).
     """
     pre = cfg.model.data_preprocessor
     if shape is None:
         shape = pre.get('test_cfg', {}).get('size', pre.get('size'))
         if shape is None:
             raise ValueError('give the input shape: the data preprocessor pads to no fixed size')
+    resizes = _test_transforms(cfg, 'Resize')
+    centred = any(t.get('center', False) for t in _test_transforms(cfg, 'ReferPad'))
     return dict(
         input_size=f'{shape[0]}x{shape[1]}',
+        resize_backend=resizes[0].get('backend', 'cv2') if resizes else 'cv2',
         bgr_to_rgb=str(bool(pre.get('bgr_to_rgb', False))),
         mean=str([float(v) for v in pre.mean]),
         std=str([float(v) for v in pre.std]),
         pad_value=str(float(pre.get('pad_val', 0))),
+        pad_position='centre' if centred else 'bottom-right',
         text_length=str(_text_length(cfg)),
         threshold=str(float(model.decode_head.threshold)),
         align_corners=str(bool(model.decode_head.align_corners)))

@@ -1,16 +1,18 @@
 """tools/deployment/export_onnx.py: the exported tiny model matches PyTorch in onnxruntime."""
 import importlib.util
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 import torch
+from mmengine.config import Config
 from mmseg.structures import SegDataSample
 from refer_model_fixture import REPO_ROOT, write_tiny_model
 
 from dit_sam_mm.apis import MaskLogitsModel, export_onnx, init_refer_model
-from dit_sam_mm.apis.onnx_export import example_inputs
+from dit_sam_mm.apis.onnx_export import example_inputs, preprocessing_spec
 
 RELEASED = {'model.backbone.mask_text_padding': False,
             'model.decode_head.mask_text_padding': False}
@@ -38,9 +40,18 @@ def test_command_line_export_with_metadata(tiny, tmp_path, capsys):
     difference = float(printed.rsplit('max abs difference', 1)[1].split()[0])
     assert difference <= 1e-4
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
-    assert meta == dict(input_size='64x64', bgr_to_rgb='True', mean='[123.675, 116.28, 103.53]',
-                        std='[58.395, 57.12, 57.375]', pad_value='0.0', text_length='20',
+    assert meta == dict(input_size='64x64', resize_backend='cv2', bgr_to_rgb='True',
+                        mean='[123.675, 116.28, 103.53]', std='[58.395, 57.12, 57.375]',
+                        pad_value='0.0', pad_position='bottom-right', text_length='20',
                         threshold='0.35', align_corners='False')
+
+
+def test_preprocessing_spec_of_the_official_config_says_pil_and_centred():
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/dit/ldit_vitb_refcoco_official.py'))
+    head = SimpleNamespace(decode_head=SimpleNamespace(threshold=0.35, align_corners=True))
+    spec = preprocessing_spec(cfg, head)
+    assert spec['resize_backend'] == 'pillow' and spec['pad_position'] == 'centre'
+    assert spec['input_size'] == '512x512' and spec['align_corners'] == 'True'
 
 
 @pytest.mark.parametrize('options', [None, RELEASED], ids=['masked_padding', 'released'])

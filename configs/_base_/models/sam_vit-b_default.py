@@ -5,7 +5,9 @@
 #   data/pretrained/sam_vit_b_mmseg.pth   <- tools/model_converters/sam2mmseg.py sam_vit_b_01ec64.pth
 #   data/pretrained/bert-base-uncased/    <- a local copy of bert-base-uncased (config, vocab, weights)
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    # normalises and pads as SegDataPreProcessor; padding added by ReferPad (test pipelines) gets the
+    # same normalised pad value (0, the mean colour) as SAM's and the training batches' padding.
+    type='ReferSegDataPreProcessor',
     # SAM's pixel statistics (RGB).
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],

@@ -18,7 +18,11 @@ class ReferPad(BaseTransform):
     original resolution.
 
     SAM pads at the bottom right (``center=False``, the default); the DIT-SAM authors' released
-    code centres the image (``center=True``).
+    code centres the image (``center=True``). Both pad *after* normalisation, with 0 (the mean
+    colour), as the training batches are padded. This transform pads raw pixels, so pair it with
+    ``ReferSegDataPreProcessor`` (the DIT-SAM configs' preprocessor), which sets the recorded
+    padding to the normalised pad value; with ``SegDataPreProcessor`` the padding stays
+    ``pad_val`` before normalisation (black for 0).
 
     Required keys: ``img``. Modified keys: ``img``, ``pad_shape``. Added keys:
     ``img_padding_size``.
