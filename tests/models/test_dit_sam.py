@@ -1,6 +1,8 @@
 """DITSAM segmentor: loss / predict / tensor modes, training, gradients and checked loading."""
 import copy
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
@@ -137,6 +139,43 @@ def test_predict_returns_binary_masks_at_the_original_size():
         assert torch.allclose(probs, expected_probs, atol=1e-5)
         assert set(pred.unique().tolist()) <= {0.0, 1.0}
         assert torch.equal(pred, (probs > 0.35).to(pred))
+
+
+def released_post_processing(logits: torch.Tensor, img_hw, ori_hw, threshold=0.35) -> np.ndarray:
+    """The authors' test code, written from its description: sigmoid > threshold at the input
+    size, crop the resized image, cv2.resize the float 0/1 mask to the original size, > 0."""
+    binary = (logits.sigmoid() > threshold).float().numpy()[0, :img_hw[0], :img_hw[1]]
+    return cv2.resize(binary, (ori_hw[1], ori_hw[0])) > 0
+
+
+def test_threshold_before_resize_is_the_released_post_processing():
+    torch.manual_seed(0)
+    model = build_model(test_cfg=dict(mode='whole', threshold_before_resize=True)).eval()
+    # an image resized to 48 x 64 from 60 x 80 (x1.25 back up), padded bottom to 64 x 64
+    batch = make_batch(img_hw=(48, 64), ori_hw=(60, 80), with_gt=False)
+    samples = [copy.deepcopy(s) for s in batch['data_samples']]
+    for sample in samples:
+        sample.set_metainfo(dict(padding_size=[0, 0, 0, 16]))
+    logits = torch.randn(2, 1, 64, 64)
+    results = model.threshold_then_resize(logits, samples)
+    for result, sample_logits in zip(results, logits):
+        expected = released_post_processing(sample_logits, (48, 64), (60, 80))
+        assert 0 < expected.sum() < expected.size
+        np.testing.assert_array_equal(result.pred_sem_seg.data[0].numpy().astype(bool), expected)
+    # the pixels kept beyond MMSeg's resize-then-threshold: the release's masks are larger
+    mmseg_way = model.postprocess_result(logits.clone(), copy.deepcopy(samples))
+    assert all(r.pred_sem_seg.data.sum() > m.pred_sem_seg.data.sum()
+               for r, m in zip(results, mmseg_way))
+    # predict() goes this way when the test_cfg asks for it
+    with torch.no_grad():
+        predicted = model.test_step(copy.deepcopy(batch))
+        data = model.data_preprocessor(copy.deepcopy(batch), training=False)
+        logits = model.encode_decode(data['inputs'], data['data_samples'])
+    for result, sample_logits in zip(predicted, logits):
+        np.testing.assert_array_equal(result.pred_sem_seg.data[0].numpy().astype(bool),
+                                      released_post_processing(sample_logits, (48, 64), (60, 80)))
+    with pytest.raises(ValueError, match='unknown keys'):
+        build_model(test_cfg=dict(mode='whole', threshold_before_resise=True))
 
 
 def test_tensor_mode_returns_low_res_logits():

@@ -14,9 +14,12 @@ test_split = ['val', 'testA', 'testB']
 text_tokenizer = 'data/pretrained/bert-base-uncased'
 max_text_length = 20
 crop_size = (512, 512)
+# COCO's polygons and its width/height are in the stored pixel order; a few photos carry an EXIF
+# rotation that OpenCV would apply ('color'), turning the image against its masks.
+load_image = dict(type='LoadImageFromFile', color_type='color_ignore_orientation')
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    load_image,
     dict(type='LoadReferAnnotations'),
     # Multi-scale training of the released code: long side in {320, 352, ..., 512}.
     dict(type='RandomChoiceResize',
@@ -31,7 +34,7 @@ train_pipeline = [
     dict(type='PackReferSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    load_image,
     dict(type='Resize', scale=crop_size, keep_ratio=True),
     # Pad to one size (bottom-right, as SAM) so test batches mix aspect ratios; the segmentor
     # crops the padding off again.

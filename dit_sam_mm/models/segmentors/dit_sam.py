@@ -2,6 +2,8 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList,
@@ -39,6 +41,7 @@ class DITSAM(BaseSegmentor):
      predict(): encode_decode() -> postprocess_result()
      encode_decode(): encode_text() -> extract_feat() -> decode_head.predict()
      postprocess_result(): crop padding, un-flip, resize to ori_shape, sigmoid > threshold
+                           (or, threshold_before_resize: threshold, crop, un-flip, resize, > 0)
 
     3. ``_forward`` (``mode='tensor'``) returns the head's low-resolution logits:
 
@@ -58,7 +61,11 @@ class DITSAM(BaseSegmentor):
         neck (dict): Config of the text encoder, ``BertNeck``.
         decode_head (dict): Config of the head, ``SAMDecoderHead``.
         train_cfg (dict, optional): Passed to the head's ``loss``. Defaults to None.
-        test_cfg (dict, optional): ``dict(mode='whole')`` (the default) is the only mode.
+        test_cfg (dict, optional): ``dict(mode='whole')`` (the default) is the only mode. With
+            ``threshold_before_resize=True`` the mask is thresholded at the input size and the
+            0/1 mask is resized to the original size (bilinear, half-pixel centres as OpenCV)
+            keeping every pixel above 0, as the authors' released test code does; by default
+            (MMSeg's way) the logits are resized, then thresholded. Defaults to None.
         data_preprocessor (dict, optional): E.g. ``SegDataPreProcessor``. Defaults to None.
         pretrained (str, optional): A converted checkpoint (see
             ``tools/model_converters/sam2mmseg.py``) loaded by ``init_weights`` after the normal
@@ -95,6 +102,10 @@ class DITSAM(BaseSegmentor):
         mode = self.test_cfg.get('mode', 'whole')
         if mode != 'whole':
             raise ValueError(f"DITSAM supports test_cfg mode='whole' only, got {mode!r}")
+        unknown = set(self.test_cfg) - {'mode', 'threshold_before_resize'}
+        if unknown:
+            raise ValueError(f'DITSAM test_cfg: unknown keys {sorted(unknown)}; expected mode '
+                             'and threshold_before_resize')
 
         self.pretrained = pretrained
         self.allowed_missing_keys = list(allowed_missing_keys)
@@ -188,7 +199,34 @@ class DITSAM(BaseSegmentor):
             raise ValueError('DITSAM.predict needs data_samples: the sentence (`text_ids`, '
                              '`text_mask`) of every image is part of the input')
         seg_logits = self.encode_decode(inputs, data_samples)
+        if self.test_cfg.get('threshold_before_resize', False):
+            return self.threshold_then_resize(seg_logits, data_samples)
         return self.postprocess_result(seg_logits, data_samples)
+
+    def threshold_then_resize(self, seg_logits: Tensor, data_samples: SampleList) -> SampleList:
+        """The released test code's post-processing (``test_cfg.threshold_before_resize``).
+
+        The mask is binarised at the input size (``sigmoid > threshold``), its padding cropped,
+        a flip undone, and the 0/1 mask resized bilinearly to ``ori_shape`` with half-pixel
+        centres (``cv2.resize``); every pixel above 0 belongs to the object, so the object grows
+        by up to about half an input pixel at its border. ``seg_logits`` holds the resized
+        0/1 mask.
+        """
+        height, width = seg_logits.shape[-2:]
+        binary = (seg_logits.float().sigmoid() > self.decode_head.threshold).float()
+        for mask, sample in zip(binary, data_samples):
+            meta = sample.metainfo
+            left, right, top, bottom = meta.get('img_padding_size',
+                                                meta.get('padding_size', [0] * 4))
+            mask = mask[:, top:height - bottom, left:width - right]  # (1, h, w)
+            if meta.get('flip', False):
+                mask = mask.flip(dims=(-1, ) if meta['flip_direction'] == 'horizontal' else (-2, ))
+            # (1, h, w) -> (1, 1, h, w) -> (1, H_ori, W_ori)
+            resized = F.interpolate(mask[None], size=tuple(meta['ori_shape'][:2]),
+                                    mode='bilinear', align_corners=False)[0]
+            sample.set_data(dict(seg_logits=PixelData(data=resized),
+                                 pred_sem_seg=PixelData(data=(resized > 0).to(resized))))
+        return data_samples
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Low-resolution mask logits (B, 1, 4h, 4w) of the head, without post-processing."""
