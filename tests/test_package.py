@@ -9,7 +9,7 @@ import dit_sam_mm
 
 REGISTERED = {
     'MODELS': ['DITSAMViT', 'LinearTextInjection', 'BertNeck', 'SAMDecoderHead', 'DITSAM',
-               'MaskBCELoss', 'ReferSegDataPreProcessor'],
+               'MaskBCELoss', 'ReferSegDataPreProcessor', 'ForeachEMA'],
     'DATASETS': ['RefCOCODataset'],
     'TRANSFORMS': ['LoadReferAnnotations', 'ReferRandomFlip', 'TokenizeText', 'PackReferSegInputs',
                    'ReferPad', 'RandomGaussianBlur'],

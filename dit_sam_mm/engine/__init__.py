@@ -3,9 +3,10 @@ from .bf16_optim_wrapper import BF16OptimWrapper
 from .deferred_grad_norm_optim_wrapper import DeferredGradNormOptimWrapper
 from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .epoch_seed_hook import EpochSeedHook, seed_worker_from_torch
+from .foreach_ema import ForeachEMA
 from .invalid_loss_hook import InvalidLossStopHook
 
 __all__ = [
     'BF16OptimWrapper', 'DeferredGradNormOptimWrapper', 'DeferredRuntimeInfoHook', 'EpochSeedHook',
-    'InvalidLossStopHook', 'seed_worker_from_torch'
+    'ForeachEMA', 'InvalidLossStopHook', 'seed_worker_from_torch'
 ]

@@ -1,11 +1,8 @@
 """Efficiency properties of the model: attention implementations, bf16 autocast, no host syncs."""
-from contextlib import contextmanager
-
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 from mmseg.models.losses import CrossEntropyLoss
-from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import BertConfig, BertModel
 
 from dit_sam_mm.models.backbones.attn_bias import build_attn_mask, decomposed_rel_pos_terms
@@ -13,9 +10,8 @@ from dit_sam_mm.models.backbones.text_image_attention import TextImageAttention
 from dit_sam_mm.models.losses import MaskBCELoss
 from dit_sam_mm.utils.benchmark import synthetic_batch
 
+from host_sync_guard import HostSyncError, forbid_host_sync
 from tiny_dit_sam import IMG, VOCAB, build_tiny
-
-aten = torch.ops.aten
 
 
 def perturb_(model: torch.nn.Module, std: float = 0.02, seed: int = 0) -> None:
@@ -118,55 +114,6 @@ def test_bf16_and_fp32_masks_agree():
     assert 0.1 <= fp32.float().mean() <= 0.9
     agreement = (fp32 == bf16).float().mean().item()
     assert agreement >= 0.99, f'only {agreement:.2%} of the pixels agree'
-
-
-class HostSyncError(RuntimeError):
-    """An operation that makes the host wait for the device."""
-
-
-class ForbidHostSync(TorchDispatchMode):
-    """Raise on every aten op that would synchronise the host with a GPU.
-
-    On CPU no op waits, so the test looks for the ops that *would* wait on a GPU: reading a
-    value (``.item()``, ``bool()``, ``float()``, ``int()`` of a tensor all end in
-    ``_local_scalar_dense``; ``is_nonzero``, ``equal``) and ops whose output shape depends on the
-    data (``nonzero``, ``masked_select``, ``unique``, tensor ``repeat_interleave``,
-    ``bincount``, and indexing with a boolean mask, which runs ``nonzero`` inside ``index``).
-    What it cannot see: a tensor built on the host and copied to the GPU (e.g. an index from
-    ``torch.arange`` without ``device=``); those were audited by reading the code, and on a GPU
-    the test also runs under ``torch.cuda.set_sync_debug_mode('error')``.
-    """
-
-    FORBIDDEN = {
-        aten._local_scalar_dense, aten.is_nonzero, aten.equal, aten.nonzero,
-        aten.masked_select, aten._unique, aten._unique2, aten.unique_dim,
-        aten.unique_consecutive, aten.bincount
-    }
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        packet = func.overloadpacket
-        if packet in self.FORBIDDEN or func is aten.repeat_interleave.Tensor:
-            raise HostSyncError(f'{func} synchronises with the device')
-        if packet in (aten.index, aten.index_put, aten._index_put_impl_) and any(
-                i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1]):
-            raise HostSyncError(f'{func} with a boolean mask has a data-dependent shape')
-        return func(*args, **kwargs)
-
-
-@contextmanager
-def forbid_host_sync(monkeypatch):
-    """``ForbidHostSync`` plus the tensor methods that copy to the host without an aten op."""
-    def refuse(name):
-        def method(*args, **kwargs):
-            raise HostSyncError(f'Tensor.{name} copies to the host')
-        return method
-
-    with monkeypatch.context() as patch:
-        for name in ('tolist', 'numpy', 'cpu'):
-            patch.setattr(torch.Tensor, name, refuse(name))
-        with ForbidHostSync():
-            yield
 
 
 @pytest.mark.parametrize('amp', [False, True])
