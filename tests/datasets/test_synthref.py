@@ -11,7 +11,7 @@ from mmcv import imread
 from pycocotools.coco import COCO
 
 from dit_sam_mm.datasets import RefCOCODataset, load_refs
-from dit_sam_mm.datasets.synthref import COLOURS, make_synthref
+from dit_sam_mm.datasets.synthref import COLOURS, make_synthref, render, sample_scene
 
 KIND = r'(circle|square|triangle)'
 COLOUR = r'(red|green|blue|yellow)'
@@ -163,6 +163,20 @@ def test_every_sentence_refers_to_exactly_its_object(synthref):
     for words in ('to the left of', 'above', 'below', 'bigger', 'smaller',
                   'on the left', 'at the top'):
         assert any(words in f for f in families), words
+
+
+def test_pictures_show_exactly_the_annotated_pixels():
+    """Every pixel that differs from the background belongs to an object's mask, and every mask
+    pixel is painted (no rim that the annotation leaves out)."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        objects = sample_scene(rng, 64, 64, with_dots=True)
+        picture = render(objects, rng, 64, 64).astype(int)
+        union = np.any([obj.mask.astype(bool) for obj in objects], axis=0)
+        background = np.median(picture[~union], axis=0)
+        # background noise has sigma 6; every object colour is > 80 away in some channel
+        painted = np.abs(picture - background).max(axis=-1) > 40
+        np.testing.assert_array_equal(painted, union)
 
 
 def test_layout_splits_masks_and_colours(synthref):
