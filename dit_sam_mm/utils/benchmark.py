@@ -247,7 +247,10 @@ def _maybe_compile(step: Callable, mode: Optional[str]) -> Callable:
     return step if mode is None else torch.compile(step, mode=mode)
 
 
-def _prepare(model_cfg: dict, device: str, reference: bool, amp: Optional[str]):
+def prepare_model(model_cfg: dict, device: str, reference: bool, amp: Optional[str]):
+    """(model, vocabulary size, input size, forward FLOPs of one sample) of a random-weights
+    benchmark model; checks the precision settings and, for the reference on GPU, turns cuDNN
+    off."""
     if reference and amp:
         raise ValueError('the reference runs in float32: do not combine it with --amp')
     if amp not in (None, 'bf16'):
@@ -286,7 +289,7 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
     Returns:
         dict: The measurements.
     """
-    model, vocab, size, flops = _prepare(model_cfg, device, reference, amp)
+    model, vocab, size, flops = prepare_model(model_cfg, device, reference, amp)
     model.train()
     optim_cfg = copy.deepcopy(dict(optim_cfg)) if optim_cfg else dict(
         optimizer=dict(DEFAULT_OPTIMIZER, fused=True))
@@ -323,7 +326,7 @@ def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional
     Returns:
         dict: The measurements.
     """
-    model, vocab, size, flops = _prepare(model_cfg, device, reference, amp)
+    model, vocab, size, flops = prepare_model(model_cfg, device, reference, amp)
     model.eval()
     test_step = _maybe_compile(model.test_step, compile_mode)
     data = synthetic_batch(batch_size, size, vocab, with_gt=False)

@@ -1,4 +1,5 @@
-"""tools/analysis_tools/benchmark.py in its three modes, and the FLOP counting behind it."""
+"""tools/analysis_tools/benchmark.py in its four modes, and the FLOP and saved-tensor counting
+behind it."""
 import importlib.util
 import json
 import math
@@ -10,6 +11,7 @@ from mmengine.config import Config
 from tiny_dit_sam import IMG, TINY_MODEL, VOCAB, build_tiny
 
 from dit_sam_mm.datasets.synthref import make_synthref
+from dit_sam_mm.utils.activation_memory import benchmark_activations, saved_tensor_bytes
 from dit_sam_mm.utils.benchmark import (BERT_BASE, count_flops, forward_flops,
                                         random_weights_model_cfg, synthetic_batch)
 
@@ -130,3 +132,28 @@ def test_model_flops_do_not_depend_on_the_attention_implementation():
     with torch.no_grad():
         longer, _ = count_flops(lambda: model(**model.data_preprocessor(data), mode='tensor'))
     assert longer > sdpa
+
+
+def test_saved_tensor_bytes_equal_the_hand_count():
+    """relu(x @ W).sum(): autograd saves x for W's gradient (W itself is a parameter, left out)
+    and relu's output for its own backward; sum saves no tensor."""
+    linear = torch.nn.Linear(8, 16, bias=False)
+    x = torch.randn(4, 8, requires_grad=True)
+    nbytes, out = saved_tensor_bytes(lambda: torch.relu(linear(x)).sum(), exclude=linear)
+    assert nbytes == 4 * 8 * 4 + 4 * 16 * 4
+    out.backward()  # the graph still works after counting
+
+
+def test_activation_mode_counts_less_with_checkpointing(tool, tiny_config, tmp_path, capsys):
+    out = tmp_path / 'act.json'
+    assert tool.main([str(tiny_config), '--mode', 'activations', '--batch-size', '1',
+                      '--device', 'cpu', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['saved_mb_next'] > result['saved_mb'] > 0
+    assert result['saved_mb_per_sample'] == pytest.approx(
+        result['saved_mb_next'] - result['saved_mb'])
+    assert 'MB per sample' in capsys.readouterr().out
+    torch.manual_seed(0)
+    checkpointed = benchmark_activations(
+        dict(TINY_MODEL, backbone=dict(TINY_MODEL['backbone'], with_cp=True)), 1, 'cpu')
+    assert checkpointed['saved_mb_per_sample'] < result['saved_mb_per_sample']

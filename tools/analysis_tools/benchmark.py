@@ -22,6 +22,13 @@ sample) and ``tflops_achieved``, plus the settings. ``--reference`` builds the e
 hand-written attention (``attn_impl='naive'``), runs float32, single-tensor Adam and, on GPU, turns
 cuDNN off, as the authors' release does. See ``dit_sam_mm/utils/benchmark.py``.
 
+``--mode activations`` counts the activation memory of a training forward: the bytes autograd saves
+for the backward pass at batch B and B + 1, and their difference per sample (see
+``dit_sam_mm/utils/activation_memory.py`` for what it does and does not include)::
+
+    python tools/analysis_tools/benchmark.py configs/dit/ldit_vith_refcoco.py --mode activations \
+        --batch-size 1 --amp bf16 --device cpu
+
 ``--mode data`` measures the training data pipeline of a config: the dataset
 and pipeline of ``train_dataloader`` (no model), in samples per second in
 total and per dataloader worker::
@@ -48,6 +55,7 @@ from mmengine.utils import import_modules_from_strings
 from mmengine.utils.dl_utils import set_multi_processing
 
 import dit_sam_mm  # noqa: F401  (registers the plugin for any config)
+from dit_sam_mm.utils.activation_memory import benchmark_activations
 from dit_sam_mm.utils.benchmark import benchmark_infer, benchmark_train
 
 
@@ -204,6 +212,20 @@ def run_infer(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
     return {**_environment(settings), **benchmark_infer(cfg.model, **settings)}
 
 
+def run_activations(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
+    """``--mode activations``: autograd's saved tensors per sample in a training forward."""
+    settings = _model_settings(cfg, args)
+    return {**_environment(settings), **benchmark_activations(cfg.model, **settings)}
+
+
+def print_activation_result(result: Dict[str, object]) -> None:
+    precision = 'float32 reference' if result['reference'] else (result['amp'] or 'float32')
+    batch = result['batch_size']
+    print(f'training forward on {result["device"]}, {precision}: autograd saves '
+          f'{result["saved_mb"]:.0f} MB at batch {batch}, {result["saved_mb_next"]:.0f} MB at '
+          f'batch {batch + 1}: {result["saved_mb_per_sample"]:.0f} MB per sample')
+
+
 def print_model_result(result: Dict[str, object]) -> None:
     precision = 'float32 reference' if result['reference'] else (result['amp'] or 'float32')
     print(f'{result["mode"]} on {result["device"]} ({result["device_name"]}), batch '
@@ -220,8 +242,10 @@ MODES = {
     'data': (run_data, print_data_result),
     'train': (run_train, print_model_result),
     'infer': (run_infer, print_model_result),
+    'activations': (run_activations, print_activation_result),
 }
-DEFAULT_ITERS = {'data': (200, 10), 'train': (10, 3), 'infer': (10, 3)}  # (iters, warmup)
+# (iters, warmup); activations runs one forward per batch size
+DEFAULT_ITERS = {'data': (200, 10), 'train': (10, 3), 'infer': (10, 3), 'activations': (1, 0)}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
