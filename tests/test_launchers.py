@@ -56,3 +56,10 @@ def test_test_tool_names_a_missing_checkpoint(repo_root, tmp_path):
         cwd=repo_root, capture_output=True, text=True)
     assert result.returncode != 0
     assert f'checkpoint file not found: {missing}' in result.stderr
+
+
+def test_device_bootstrap_parses_and_carries_the_wheel_the_shared_set_lacks(repo_root):
+    script = repo_root / 'tools' / 'device' / 'bootstrap.sh'
+    assert subprocess.run(['bash', '-n', str(script)], capture_output=True).returncode == 0
+    wheels = [p.name for p in (repo_root / 'tools' / 'device' / 'wheels').glob('*.whl')]
+    assert any(name.startswith('lazy_importer-') for name in wheels)

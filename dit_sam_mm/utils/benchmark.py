@@ -157,8 +157,11 @@ def synthetic_batch(batch_size: int, img_size: int, vocab_size: int, text_len: i
     """A packed batch as ``PackSegInputs`` + ``DataLoader`` produce it (CPU, uint8 images).
 
     Each sample has a random sentence of 4..``text_len`` tokens ([CLS] ... [SEP], padded with 0
-    to ``text_len``) and, when ``with_gt``, a random rectangle as its mask.
+    to ``text_len``) and, when ``with_gt``, a random rectangle as its mask. Token ids follow
+    BERT-base uncased ([CLS] 101, [SEP] 102, words from 1000) or, for a vocabulary of at most
+    1000 entries such as SynthRef's, a small one that starts [PAD] [UNK] [CLS] [SEP] [MASK].
     """
+    cls_id, sep_id, first_word = (101, 102, 1000) if vocab_size > 1000 else (2, 3, 5)
     gen = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch_size):
@@ -166,8 +169,8 @@ def synthetic_batch(batch_size: int, img_size: int, vocab_size: int, text_len: i
                                     dtype=torch.uint8))
         length = int(torch.randint(4, text_len + 1, (1, ), generator=gen))
         ids = torch.zeros(text_len, dtype=torch.long)
-        ids[:length] = torch.randint(1000, vocab_size, (length, ), generator=gen)
-        ids[0], ids[length - 1] = 101, 102  # [CLS], [SEP] of BERT's uncased vocabulary
+        ids[:length] = torch.randint(first_word, vocab_size, (length, ), generator=gen)
+        ids[0], ids[length - 1] = cls_id, sep_id
         shape = (img_size, img_size)
         sample = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
                                              flip=False))

@@ -157,3 +157,15 @@ def test_activation_mode_counts_less_with_checkpointing(tool, tiny_config, tmp_p
     checkpointed = benchmark_activations(
         dict(TINY_MODEL, backbone=dict(TINY_MODEL['backbone'], with_cp=True)), 1, 'cpu')
     assert checkpointed['saved_mb_per_sample'] < result['saved_mb_per_sample']
+
+
+def test_model_modes_run_the_synthref_config_with_its_small_vocabulary(tool, repo_root, tmp_path):
+    """SynthRef's BERT knows 40 words: the synthetic sentences must stay inside them."""
+    batch = synthetic_batch(3, 64, vocab_size=40)
+    ids = torch.stack([s.text_ids for s in batch['data_samples']])
+    assert ids.max() < 40 and (ids[:, 0] == 2).all()  # [CLS] of SynthRef's vocabulary
+    out = tmp_path / 'synthref.json'
+    assert tool.main([str(repo_root / 'configs/synthref/ldit_tiny_synthref.py'), '--mode', 'infer',
+                      '--batch-size', '2', '--iters', '1', '--warmup', '0', '--device', 'cpu',
+                      '--json', str(out)]) == 0
+    assert json.loads(out.read_text())['samples_per_s'] > 0

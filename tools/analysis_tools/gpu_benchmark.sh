@@ -7,8 +7,9 @@
 # synthetic inputs: no data or checkpoint needed), writes one JSON (and log) per measurement to
 # OUT_DIR, then OUT_DIR/table.md. The important runs come first and every run has its own time
 # limit, so a cut-off call still leaves the finished JSON files; total about 8 minutes on an
-# H100/H200. Environment: PYTHON (default: .venv/bin/python if present, else python),
-# RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240).
+# H100/H200. Environment: PYTHON (default: .venv/bin/python if present, else python3),
+# RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240). On the `run` device
+# machines, set up first with tools/device/bootstrap.sh (README, "Benchmark").
 set -uo pipefail
 
 OUT=${1:?usage: bash tools/analysis_tools/gpu_benchmark.sh OUT_DIR}
@@ -16,7 +17,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/../.." || exit 1
 if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
+    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 RUN_TIMEOUT=${RUN_TIMEOUT:-150}
 COMPILE_TIMEOUT=${COMPILE_TIMEOUT:-240}
