@@ -1,25 +1,21 @@
 """tools/analysis_tools/browse_dataset.py: training samples with the sentence and the flip state."""
-import importlib.util
 import re
 
 import mmcv
-from refer_model_fixture import REPO_ROOT, write_tiny_model
+from refer_model_fixture import write_tiny_model
+from tool_loader import load_tool
 
 from dit_sam_mm.datasets import swap_left_right
 
 
-def load_tool():
-    path = REPO_ROOT / 'tools' / 'analysis_tools' / 'browse_dataset.py'
-    spec = importlib.util.spec_from_file_location('browse_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_browse_tool():
+    return load_tool('tools/analysis_tools/browse_dataset.py')
 
 
 def test_browse_writes_pictures_and_reports_the_flipped_sentences(tmp_path, capsys):
     tiny = write_tiny_model(tmp_path, flip_prob=1.0)
     out_dir = tmp_path / 'browse'
-    assert load_tool().main([str(tiny.config), '--output-dir', str(out_dir), '--show-number',
+    assert load_browse_tool().main([str(tiny.config), '--output-dir', str(out_dir), '--show-number',
                              '4', '--not-show']) == 0
     pictures = sorted(out_dir.glob('*.png'))
     assert len(pictures) == 4
@@ -35,6 +31,6 @@ def test_browse_writes_pictures_and_reports_the_flipped_sentences(tmp_path, caps
 
 def test_browse_without_flip(tmp_path, capsys):
     tiny = write_tiny_model(tmp_path, flip_prob=0.0)
-    assert load_tool().main([str(tiny.config), '--show-number', '2', '--not-show']) == 0
+    assert load_browse_tool().main([str(tiny.config), '--show-number', '2', '--not-show']) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all('flipped=no' in line and '(was' not in line for line in lines)

@@ -1,7 +1,6 @@
 """dit_official2mmseg: released DIT checkpoints (ViT-B, ViT-H layouts) load into the *_official
 configs, whose test pipeline prepares images as the release; file reading is weights-only, with a
 placeholder fallback that runs nothing."""
-import importlib.util
 import pickle
 import sys
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from PIL import Image
 from refer_model_fixture import REPO_ROOT
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder,
                                        TwoWayTransformer)
+from tool_loader import load_tool
 from torch import nn
 from transformers import BertConfig, BertModel
 
@@ -32,15 +32,7 @@ VITS = {
 }
 
 
-def load_tool():
-    path = REPO_ROOT / 'tools' / 'model_converters' / 'dit_official2mmseg.py'
-    spec = importlib.util.spec_from_file_location('dit_official2mmseg', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_tool('tools/model_converters/dit_official2mmseg.py')
 
 
 class ReleasedLDIT(nn.Module):

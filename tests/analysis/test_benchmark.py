@@ -1,6 +1,5 @@
 """tools/analysis_tools/benchmark.py in its four modes, and the FLOP and saved-tensor counting
 behind it."""
-import importlib.util
 import json
 import math
 
@@ -9,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from tiny_dit_sam import IMG, TINY_MODEL, VOCAB, build_tiny
+from tool_loader import load_tool
 
 from dit_sam_mm.datasets.synthref import make_synthref
 from dit_sam_mm.utils.activation_memory import benchmark_activations, saved_tensor_bytes
@@ -24,12 +24,8 @@ MODEL_FIELDS = {
 
 
 @pytest.fixture(scope='module')
-def tool(repo_root):
-    path = repo_root / 'tools' / 'analysis_tools' / 'benchmark.py'
-    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool():
+    return load_tool('tools/analysis_tools/benchmark.py')
 
 
 @pytest.fixture(scope='module')

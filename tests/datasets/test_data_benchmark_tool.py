@@ -1,8 +1,8 @@
 """tools/analysis_tools/benchmark.py --mode data with a config the test writes."""
-import importlib.util
 import json
 
 import pytest
+from tool_loader import load_tool
 
 from dit_sam_mm.datasets.synthref import make_synthref
 
@@ -31,12 +31,8 @@ train_dataloader = dict(
 
 
 @pytest.fixture(scope='module')
-def benchmark_tool(repo_root):
-    path = repo_root / 'tools' / 'analysis_tools' / 'benchmark.py'
-    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmark_tool():
+    return load_tool('tools/analysis_tools/benchmark.py')
 
 
 def test_data_mode_measures_the_train_pipeline(benchmark_tool, tmp_path,

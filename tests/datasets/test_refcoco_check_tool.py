@@ -1,5 +1,4 @@
 """tools/dataset_converters/refcoco.py check on fixture folders."""
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -7,15 +6,12 @@ import sys
 import pickle
 
 import pytest
+from tool_loader import load_tool
 
 
 @pytest.fixture(scope='module')
-def refcoco_tool(repo_root):
-    path = repo_root / 'tools' / 'dataset_converters' / 'refcoco.py'
-    spec = importlib.util.spec_from_file_location('refcoco_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def refcoco_tool():
+    return load_tool('tools/dataset_converters/refcoco.py')
 
 
 def _data_root(write_refer_folder, tmp_path, **variant):

@@ -1,5 +1,4 @@
 """tools/deployment/export_onnx.py: the exported tiny model matches PyTorch in onnxruntime."""
-import importlib.util
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from mmengine.config import Config
 from mmseg.structures import SegDataSample
 from refer_model_fixture import REPO_ROOT, write_tiny_model
+from tool_loader import load_tool
 
 from dit_sam_mm.apis import MaskLogitsModel, export_onnx, init_refer_model
 from dit_sam_mm.apis.onnx_export import example_inputs, preprocessing_spec
@@ -30,10 +30,7 @@ def run_onnx(path, inputs):
 
 
 def test_command_line_export_with_metadata(tiny, tmp_path, capsys):
-    path = REPO_ROOT / 'tools' / 'deployment' / 'export_onnx.py'
-    spec = importlib.util.spec_from_file_location('export_onnx', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/deployment/export_onnx.py')
     out = tmp_path / 'onnx' / 'tiny.onnx'
     assert tool.main([str(tiny.config), str(tiny.checkpoint), '--out', str(out)]) == 0
     printed = capsys.readouterr().out

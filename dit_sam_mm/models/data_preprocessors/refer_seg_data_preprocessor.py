@@ -24,6 +24,8 @@ class ReferSegDataPreProcessor(SegDataPreProcessor):
     """
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
+        """``SegDataPreProcessor.forward`` (``inputs`` (B, 3, H, W) float, normalised), then the
+        pipeline padding of each sample set to ``pad_val`` in place."""
         data = super().forward(data, training)
         inputs = data['inputs']
         for image, sample in zip(inputs, data['data_samples'] or []):
