@@ -10,10 +10,11 @@ checkpointing (``with_cp=True``) only a block's inputs are saved, and the count 
 
 What it does not see: the transient peak of the backward pass (a block's recomputation, the
 gradients being formed), the allocator's fragmentation and the weights, gradients and optimiser
-state (the ``train`` mode's ``base_mem_mb`` on CUDA). On CPU the attention runs PyTorch's math
-path, which saves float32 copies of q, k, v and of the attention probabilities where CUDA's
-memory-efficient kernel keeps the bf16 mask, so a CPU count overstates a CUDA run of ``attn_impl
-='sdpa'``.
+state (the ``train`` mode's ``base_mem_mb`` on CUDA). With ``attn_impl='sdpa'`` the encoder's
+attention has no mask and runs SDPA's fused kernel on CPU as on CUDA, which saves its inputs (the
+folded q' and k', the zero-padded v), its output and the log-sum-exp of every row, so a CPU count
+stands for a CUDA run's; the reference (``'naive'``) saves the dense (N_q, N_k) mask-sized
+probabilities of every block.
 """
 from typing import Callable, Dict, Optional, Tuple
 

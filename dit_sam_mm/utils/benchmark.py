@@ -16,16 +16,20 @@ original size) under ``torch.no_grad``.
 FLOPs: one forward (``mode='tensor'``: BERT, image encoder, mask decoder) of a batch of 1 is counted
 by :func:`count_flops`; a training sample counts 3x the forward (forward + backward with the
 gradients of inputs and weights), the usual "model FLOPs" convention. The achieved TFLOP/s is
-``FLOPs per sample * samples/s``. ``FlopCounterMode`` intercepts aten operators and counts the
-multiply-adds of matrix products as 2 FLOPs each: ``mm``/``addmm``/``bmm``/``baddbmm`` (so
-``nn.Linear``, ``matmul`` and ``einsum``), convolutions (transposed ones too) and the fused
-attention kernels of CUDA (flash, memory-efficient, cuDNN: ``4 * B * heads * N_q * N_k * d``, the
-two products; their backward formulas for a backward pass). Element-wise work (norms, softmax,
-activations, the mask addition) is not counted. PyTorch's table lacks the CPU fused attention kernel
-(``_scaled_dot_product_flash_attention_for_cpu``), which ``F.scaled_dot_product_attention`` runs on
-CPU, so attention would silently count as 0 there; :data:`EXTRA_FLOP_FORMULAS` adds it with the
-CUDA kernels' formulas, so a count depends neither on the device nor on the attention
-implementation (``'naive'``'s two ``matmul``s give the same number).
+``FLOPs per sample * samples/s``. The encoder is counted with its reference attention
+(``attn_impl='naive'``), so the count is the model's FLOPs whatever implementation is timed: the
+``'sdpa'`` path folds the relative bias into extra query / key channels and so executes more
+multiply-adds than the model needs, which model FLOPs leave out. ``FlopCounterMode`` intercepts
+aten operators and counts the multiply-adds of matrix products as 2 FLOPs each:
+``mm``/``addmm``/``bmm``/``baddbmm`` (so ``nn.Linear``, ``matmul`` and ``einsum``), convolutions
+(transposed ones too) and the fused attention kernels of CUDA (flash, memory-efficient, cuDNN:
+``4 * B * heads * N_q * N_k * d``, the two products; their backward formulas for a backward
+pass). Element-wise work (norms, softmax, activations, the mask addition) is not counted.
+PyTorch's table lacks the CPU fused attention kernel
+(``_scaled_dot_product_flash_attention_for_cpu``), which ``F.scaled_dot_product_attention`` runs
+on CPU (the mask decoder's attention), so attention would silently count as 0 there;
+:data:`EXTRA_FLOP_FORMULAS` adds it with the CUDA kernels' formulas, so a count does not depend
+on the device (and a fused kernel counts as the two ``matmul``s it replaces).
 """
 import copy
 import json
@@ -42,6 +46,10 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch.utils import flop_counter
+
+from dit_sam_mm.models.backbones.text_image_attention import attention_impl
+
+from .profiling import profile_steps
 
 Shape = Sequence[int]
 _aten = torch.ops.aten
@@ -185,11 +193,12 @@ def synthetic_batch(batch_size: int, img_size: int, vocab_size: int, text_len: i
 
 
 def forward_flops(model: torch.nn.Module, img_size: int, vocab_size: int) -> int:
-    """FLOPs of one forward (``mode='tensor'``) of one sample, counted in float32."""
+    """Model FLOPs of one forward (``mode='tensor'``) of one sample, counted in float32 with the
+    reference attention."""
     data = model.data_preprocessor(synthetic_batch(1, img_size, vocab_size, with_gt=False))
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), attention_impl(model, 'naive'):
         flops, _ = count_flops(lambda: model(**data, mode='tensor'))
     model.train(was_training)
     return flops
@@ -246,6 +255,15 @@ def _report(mode: str, seconds: List[float], batch_size: int, flops_per_sample: 
     return result
 
 
+def _title(mode: str, batch_size: int, device: str, amp: Optional[str], reference: bool,
+           compile_mode: Optional[str]) -> str:
+    """One line saying what a profile shows."""
+    precision = 'float32 reference' if reference else (amp or 'float32')
+    name = torch.cuda.get_device_name(device) if device.startswith('cuda') else device
+    return (f'{mode}, batch {batch_size}, {name}, {precision}, compile={compile_mode}, '
+            f'torch {torch.__version__}')
+
+
 def _maybe_compile(step: Callable, mode: Optional[str]) -> Callable:
     return step if mode is None else torch.compile(step, mode=mode)
 
@@ -268,7 +286,9 @@ def prepare_model(model_cfg: dict, device: str, reference: bool, amp: Optional[s
 
 def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int, device: str,
                     amp: Optional[str] = None, compile_mode: Optional[str] = None,
-                    reference: bool = False, warmup: int = 3, iters: int = 10) -> Dict[str, object]:
+                    reference: bool = False, warmup: int = 3, iters: int = 10,
+                    profile_dir: Optional[str] = None,
+                    profile_iters: int = 3) -> Dict[str, object]:
     """Training speed: MMEngine ``train_step``s on one synthetic batch.
 
     Args:
@@ -288,9 +308,13 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
         reference (bool): Naive attention, float32 (and cuDNN off on GPU). Defaults to False.
         warmup (int): Untimed steps. Defaults to 3.
         iters (int): Timed steps. Defaults to 10.
+        profile_dir (str, optional): After timing, profile ``profile_iters`` more steps
+            and write a trace and a top-kernels table there (:func:`profile_steps`).
+            Defaults to None (no profile).
+        profile_iters (int): Steps profiled. Defaults to 3.
 
     Returns:
-        dict: The measurements.
+        dict: The measurements (with ``profile``: the files and the category shares).
     """
     model, vocab, size, flops = prepare_model(model_cfg, device, reference, amp)
     model.train()
@@ -316,12 +340,18 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
     base = torch.cuda.memory_allocated() / 2**20 if device.startswith('cuda') else 0.0
     seconds = time_steps(lambda: train_step(data, optim_wrapper), device, max(warmup - 1, 0),
                          iters)
-    return _report('train', seconds, batch_size, 3 * flops, device, base)
+    result = _report('train', seconds, batch_size, 3 * flops, device, base)
+    if profile_dir:
+        result['profile'] = profile_steps(
+            lambda: train_step(data, optim_wrapper), device, profile_iters, profile_dir,
+            _title('train', batch_size, device, amp, reference, compile_mode))
+    return result
 
 
 def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional[str] = None,
                     compile_mode: Optional[str] = None, reference: bool = False, warmup: int = 3,
-                    iters: int = 10) -> Dict[str, object]:
+                    iters: int = 10, profile_dir: Optional[str] = None,
+                    profile_iters: int = 3) -> Dict[str, object]:
     """Inference speed: ``test_step``s (masks at the original size) on one synthetic batch.
 
     Arguments as :func:`benchmark_train` (without the optimiser).
@@ -343,4 +373,9 @@ def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional
         torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated() / 2**20 if device.startswith('cuda') else 0.0
     seconds = time_steps(step, device, warmup, iters)
-    return _report('infer', seconds, batch_size, flops, device, base)
+    result = _report('infer', seconds, batch_size, flops, device, base)
+    if profile_dir:
+        result['profile'] = profile_steps(
+            step, device, profile_iters, profile_dir,
+            _title('infer', batch_size, device, amp, reference, compile_mode))
+    return result

@@ -1,5 +1,5 @@
-"""tools/analysis_tools/benchmark.py in its four modes, and the FLOP and saved-tensor counting
-behind it."""
+"""tools/analysis_tools/benchmark.py in its four modes and its profile, and the FLOP and
+saved-tensor counting behind it."""
 import json
 import math
 
@@ -14,6 +14,7 @@ from dit_sam_mm.datasets.synthref import make_synthref
 from dit_sam_mm.utils.activation_memory import benchmark_activations, saved_tensor_bytes
 from dit_sam_mm.utils.benchmark import (BERT_BASE, count_flops, forward_flops,
                                         random_weights_model_cfg, synthetic_batch)
+from dit_sam_mm.utils.profiling import busy_time, categorise
 
 MODEL_FIELDS = {
     'mode', 'samples_per_s', 'latency_ms_median', 'latency_ms_p90', 'peak_mem_mb',
@@ -165,3 +166,37 @@ def test_model_modes_run_the_synthref_config_with_its_small_vocabulary(tool, rep
                       '--batch-size', '2', '--iters', '1', '--warmup', '0', '--device', 'cpu',
                       '--json', str(out)]) == 0
     assert json.loads(out.read_text())['samples_per_s'] > 0
+
+
+def test_profile_writes_a_trace_and_a_top_kernels_table(tool, tiny_config, tmp_path):
+    out, result_file = tmp_path / 'profile', tmp_path / 'result.json'
+    assert tool.main([str(tiny_config), '--mode', 'train', '--batch-size', '2', '--iters', '1',
+                      '--warmup', '1', '--device', 'cpu', '--profile', str(out),
+                      '--profile-iters', '1', '--json', str(result_file)]) == 0
+    trace = json.loads((out / 'trace.json').read_text())
+    names = {event.get('name') for event in trace['traceEvents']}
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu_backward' in names
+    table = (out / 'top_kernels.md').read_text()
+    for row in ('attention', 'matmul', 'elementwise', 'optimiser', 'other',
+                'host (outside operators)'):
+        assert f'| {row} |' in table
+    shares = json.loads(result_file.read_text())['profile']['shares']
+    assert sum(shares.values()) == pytest.approx(100, abs=0.1)
+    assert shares['attention'] > 0 and shares['matmul'] > 0 and shares['optimiser'] > 0
+    with pytest.raises(SystemExit):
+        tool.main([str(tiny_config), '--mode', 'activations', '--profile', str(out)])
+
+
+def test_profile_categories_and_gpu_idle_time():
+    """What the table's categories and the GPU's host gaps are made of (names as PyTorch's CPU
+    operators and CUDA kernels are called)."""
+    assert categorise('aten::mm', ['autograd::engine::evaluate_function: '
+                                   'ScaledDotProductFlashAttentionForCpuBackward0']) == 'attention'
+    assert categorise('void pytorch_flash::flash_fwd_kernel<...>') == 'attention'
+    assert categorise('aten::mul_', ['Optimizer.step#Adam.step']) == 'optimiser'
+    assert categorise('sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64') == 'matmul'
+    assert categorise('aten::addmm', ['aten::linear']) == 'matmul'
+    assert categorise('void at::native::vectorized_elementwise_kernel<4, ...>') == 'elementwise'
+    assert categorise('aten::native_layer_norm') == 'elementwise'
+    assert categorise('cudaLaunchKernel') == 'other'
+    assert busy_time([(0, 4), (2, 6), (10, 11)]) == 7  # overlapping kernels count once

@@ -12,15 +12,21 @@ if none); an inference step is ``test_step`` (masks at the original size)::
         --batch-size 64 --amp bf16 --device cuda [--compile] --json work_dirs/train.json
     python tools/analysis_tools/benchmark.py CONFIG --mode infer --batch-size 1 --amp bf16
     python tools/analysis_tools/benchmark.py CONFIG --mode train --reference   # released-code way
+    python tools/analysis_tools/benchmark.py CONFIG --mode train --profile work_dirs/profile
 
 Printed and written (``--json``): ``samples_per_s``, ``latency_ms_median`` / ``latency_ms_p90``
 (per step), ``peak_mem_mb`` and ``peak_mem_per_sample_mb`` (CUDA max allocated; on CPU the process'
 peak RSS, ``mem_kind`` says which), on CUDA also ``base_mem_mb`` (weights, gradients, optimiser
-state) and ``activation_mem_per_sample_mb``, ``flops_per_sample`` (one forward counted by
-``torch.utils.flop_counter.FlopCounterMode`` with attention kernels included, x3 for a training
-sample) and ``tflops_achieved``, plus the settings. ``--reference`` builds the encoder with the
-hand-written attention (``attn_impl='naive'``), runs float32, single-tensor Adam and, on GPU, turns
-cuDNN off, as the authors' release does. See ``dit_sam_mm/utils/benchmark.py``.
+state) and ``activation_mem_per_sample_mb``, ``flops_per_sample`` (model FLOPs: one forward
+counted by ``torch.utils.flop_counter.FlopCounterMode`` with the reference attention, x3 for a
+training sample) and ``tflops_achieved``, plus the settings. ``--reference`` builds the encoder
+with the hand-written attention (``attn_impl='naive'``), runs float32, single-tensor Adam and, on
+GPU, turns cuDNN off, as the authors' release does. See ``dit_sam_mm/utils/benchmark.py``.
+
+``--profile DIR`` profiles ``--profile-iters`` more steps after the timed ones and writes
+``DIR/trace.json`` (Chrome trace) and ``DIR/top_kernels.md`` (time share of attention, matmuls,
+elementwise, optimiser, other and host; the top operators or kernels), see
+``dit_sam_mm/utils/profiling.py``.
 
 ``--mode activations`` counts the activation memory of a training forward: the bytes autograd saves
 for the backward pass at batch B and B + 1, and their difference per sample (see
@@ -188,7 +194,8 @@ def _model_settings(cfg: Config, args: argparse.Namespace) -> dict:
             cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
     batch_size = args.batch_size or cfg.get('train_dataloader', {}).get('batch_size', 1)
     return dict(batch_size=batch_size, device=device, amp=args.amp, compile_mode=args.compile,
-                reference=args.reference, warmup=args.warmup, iters=args.iters)
+                reference=args.reference, warmup=args.warmup, iters=args.iters,
+                profile_dir=args.profile, profile_iters=args.profile_iters)
 
 
 def _environment(settings: dict) -> dict:
@@ -236,6 +243,9 @@ def print_model_result(result: Dict[str, object]) -> None:
           f'{result["peak_mem_per_sample_mb"]:.0f} MB per sample')
     print(f'  {result["flops_per_sample"] / 1e9:.4g} GFLOP per sample, '
           f'{result["tflops_achieved"]:.3f} TFLOP/s achieved')
+    if 'profile' in result:
+        shares = ', '.join(f'{k} {v:.1f}%' for k, v in result['profile']['shares'].items())
+        print(f'  profile ({shares}): {result["profile"]["table"]}, {result["profile"]["trace"]}')
 
 
 MODES = {
@@ -271,12 +281,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'reduce-overhead)')
     parser.add_argument('--reference', action='store_true',
                         help='train/infer: the released code\'s way (naive attention, float32)')
+    parser.add_argument('--profile', metavar='DIR',
+                        help='train/infer: after timing, profile --profile-iters more steps and '
+                        'write DIR/trace.json (Chrome trace) and DIR/top_kernels.md')
+    parser.add_argument('--profile-iters', type=int, default=3,
+                        help='train/infer: steps profiled with --profile (default: 3)')
     parser.add_argument('--json', help='also write the result to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     args = parser.parse_args(argv)
     if args.reference and args.amp:
         parser.error('--reference runs in float32: drop --amp')
+    if args.profile and args.mode not in ('train', 'infer'):
+        parser.error('--profile needs --mode train or infer')
     iters, warmup = DEFAULT_ITERS[args.mode]
     args.iters = iters if args.iters is None else args.iters
     args.warmup = warmup if args.warmup is None else args.warmup

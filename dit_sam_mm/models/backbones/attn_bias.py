@@ -1,21 +1,19 @@
-"""Attention logit biases of SAM's ViT with text tokens, and the attention kernels they feed.
+"""SAM's relative position bias with text tokens, and the dense-mask reference attention.
 
 SAM's image encoder (Kirillov et al., 2023; from ViTDet / MViTv2) adds a *decomposed* relative
 position bias to the image-to-image logits: for a query at (h, w) and a key at (h', w'),
 ``q . R_h[h - h'] + q . R_w[w - w']``. DIT-SAM prepends text tokens, whose rows and columns get no
 bias (authors' release); padded text keys are masked out (unless the release is reproduced).
 
-Both are folded into one additive float mask over the keys [text; image], built once per block
-directly in its final layout: a ``(B, heads, N_q, N_k)`` view of a buffer whose rows are padded
-to a multiple of 16 elements, so that PyTorch's memory-efficient SDPA kernel (the fused CUDA
-kernel that takes an arbitrary additive mask and returns its gradient) uses it as it is instead of
-copying it into an aligned buffer on every call. The same mask feeds either attention
-implementation (``ATTN_IMPLS``): ``'sdpa'`` (``F.scaled_dot_product_attention``) or ``'naive'``,
-the hand-written ``softmax(q k^T * scale + mask) v`` of the released code, kept as the benchmark's
-reference.
+This module holds what both attention implementations (``ATTN_IMPLS``) share, the two factors of
+the bias (:func:`decomposed_rel_pos_terms`), and the reference implementation ``'naive'``: the
+bias and the padding written into one dense additive mask ``(B, heads, N_q, N_k)``
+(:func:`build_attn_mask`) and the hand-written ``softmax(q k^T * scale + mask) v`` of the
+released code (:func:`naive_attention`), kept as the benchmark's reference. ``'sdpa'`` folds the
+bias into the dot product instead (``folded_attention.py``) and never builds the mask.
 """
-import math
-from typing import Optional, Tuple
+import functools
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +22,53 @@ from torch import Tensor
 #: Attention implementations of :class:`TextImageAttention`.
 ATTN_IMPLS = ('sdpa', 'naive')
 
-_ROW_ALIGN = 16  # elements; the memory-efficient kernel needs row strides that are multiples of 8
+
+def size_cached(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """Memoise a builder of constant tensors that depend only on its hashable arguments.
+
+    For index and one-hot tensors that depend on the input size, dtype and device only (never
+    on parameters), so eager calls stop rebuilding them. The cached tensors are shared: callers
+    must not modify them in place. They are built outside inference mode, so a cache filled by
+    an inference call also serves training (autograd may save them). While ``torch.compile``,
+    ``torch.jit.trace`` or the ONNX exporter traces, the cache is neither read nor written (the
+    tensors become constants of the traced graph).
+
+    Args:
+        builder (Callable): Function of hashable arguments returning tensors.
+
+    Returns:
+        Callable: The memoised function; ``cache_clear()`` empties its cache.
+    """
+    cached = functools.lru_cache(maxsize=64)(builder)
+
+    @functools.wraps(builder)
+    def wrapper(*args) -> Any:
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing()
+                or torch.onnx.is_in_onnx_export()):
+            return builder(*args)
+        with torch.inference_mode(False):
+            return cached(*args)
+
+    wrapper.cache_clear = cached.cache_clear
+    return wrapper
+
+
+@size_cached
+def _relative_index(q_size: int, k_size: int, device: torch.device) -> Tensor:
+    """(q_size, k_size) long: the table row of every (query, key) pair, as SAM's get_rel_pos."""
+    # Coordinates are scaled to the longer axis when the query and key sizes differ (as SAM).
+    q_coords = torch.arange(q_size, device=device)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size, device=device)[None, :] * max(q_size / k_size, 1.0)
+    relative = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
+    return relative.long()
 
 
 def rel_pos_table(q_size: int, k_size: int, rel_pos: Tensor) -> Tensor:
     """SAM's ``get_rel_pos``: the relative embedding of every (query, key) pair along one axis.
 
     Same result as ``segment_anything``'s (and mmpretrain's) function, but the index is built on
-    the table's device, so no index tensor is copied from the host in the forward pass.
+    the table's device once per size (:func:`size_cached`), so no index tensor is built or copied
+    from the host in the forward pass.
 
     Args:
         q_size (int): Query positions along the axis.
@@ -47,12 +84,7 @@ def rel_pos_table(q_size: int, k_size: int, rel_pos: Tensor) -> Tensor:
         # (L, C) -> (1, C, L) -> (1, C, max_rel_dist) -> (max_rel_dist, C)
         rel_pos = F.interpolate(
             rel_pos.t().unsqueeze(0), size=max_rel_dist, mode='linear').squeeze(0).t()
-    device = rel_pos.device
-    # Coordinates are scaled to the longer axis when the query and key sizes differ (as SAM).
-    q_coords = torch.arange(q_size, device=device)[:, None] * max(k_size / q_size, 1.0)
-    k_coords = torch.arange(k_size, device=device)[None, :] * max(q_size / k_size, 1.0)
-    relative = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
-    return rel_pos[relative.long()]
+    return rel_pos[_relative_index(q_size, k_size, rel_pos.device)]
 
 
 def decomposed_rel_pos_terms(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
@@ -80,16 +112,10 @@ def decomposed_rel_pos_terms(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
     return rel_h, rel_w
 
 
-def _aligned_zeros(shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Zeros of ``shape`` as a view of a buffer whose last dimension is padded to _ROW_ALIGN."""
-    padded = math.ceil(shape[-1] / _ROW_ALIGN) * _ROW_ALIGN
-    return torch.zeros(*shape[:-1], padded, dtype=dtype, device=device)[..., :shape[-1]]
-
-
 def build_attn_mask(rel_terms: Optional[Tuple[Tensor, Tensor]], text_pad: Optional[Tensor],
                     num_text: int, text_queries: bool, num_image: int, dtype: torch.dtype,
                     device: torch.device) -> Optional[Tensor]:
-    """The additive mask over keys [text; image]: relative bias plus text padding.
+    """The dense additive mask over keys [text; image] of the reference: bias plus padding.
 
     Args:
         rel_terms (tuple[Tensor, Tensor], optional): ``(rel_h, rel_w)`` of
@@ -109,12 +135,13 @@ def build_attn_mask(rel_terms: Optional[Tuple[Tensor, Tensor]], text_pad: Option
     if rel_terms is None:
         if not has_pad:
             return None
-        mask = _aligned_zeros((text_pad.shape[0], 1, 1, num_text + num_image), dtype, device)
+        mask = torch.zeros(text_pad.shape[0], 1, 1, num_text + num_image, dtype=dtype,
+                           device=device)
     else:
         rel_h, rel_w = rel_terms
         B, heads, H, W, _ = rel_h.shape
         num_q = (num_text if text_queries else 0) + H * W
-        mask = _aligned_zeros((B, heads, num_q, num_text + H * W), dtype, device)
+        mask = torch.zeros(B, heads, num_q, num_text + H * W, dtype=dtype, device=device)
         # Image-to-image block (B, heads, H * W, H * W) seen as (B, heads, H, W, H_k, W_k):
         # written in place, text rows and columns stay 0 (no relative bias for text).
         image_block = mask[:, :, num_q - H * W:, num_text:].unflatten(3, (H, W)).unflatten(
@@ -131,25 +158,18 @@ def build_attn_mask(rel_terms: Optional[Tuple[Tensor, Tensor]], text_pad: Option
     return mask
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], impl: str = 'sdpa') -> Tensor:
-    """Multi-head attention ``softmax(q k^T / sqrt(d) + mask) v`` over (B, heads, N, d) inputs.
+def naive_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor]) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + mask) v`` written out, as the released code does.
 
     Args:
         q (Tensor): Queries (B, heads, N_q, d).
         k (Tensor): Keys (B, heads, N_k, d).
         v (Tensor): Values (B, heads, N_k, d).
         mask (Tensor, optional): Additive mask broadcastable to (B, heads, N_q, N_k).
-        impl (str): ``'sdpa'`` (fused kernels where the device has them) or ``'naive'``
-            (explicit logits, softmax and product; the released code's way). Defaults to
-            ``'sdpa'``.
 
     Returns:
         Tensor: (B, heads, N_q, d).
     """
-    if impl == 'sdpa':
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    if impl != 'naive':
-        raise ValueError(f'attn_impl={impl!r}: choose from {ATTN_IMPLS}')
     logits = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)  # (B, heads, N_q, N_k)
     if mask is not None:
         logits = logits + mask

@@ -82,9 +82,10 @@ class DITSAMViT(ViTSAM):
             Defaults to False.
         with_cp (bool): Activation checkpointing of every block (``use_reentrant=False``).
             Defaults to False.
-        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels on GPU)
-            or ``'naive'`` (hand-written softmax attention, the released code's way; for
-            reference measurements). Defaults to ``'sdpa'``.
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention`` without a mask, the
+            relative bias folded into extra channels: fused kernels on CPU and GPU) or
+            ``'naive'`` (dense bias mask and hand-written softmax attention, the released code's
+            way; for reference measurements). Defaults to ``'sdpa'``.
         init_cfg (dict, optional): MMEngine initialisation config. Defaults to None.
     """
 

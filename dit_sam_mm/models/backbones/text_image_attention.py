@@ -5,14 +5,16 @@ relative position bias to the image-to-image attention logits and, in most block
 14x14 windows. DIT-SAM (Huang et al.) prepends text tokens; following the authors' release the
 relative bias is added only to the image-to-image block, text rows and columns get none.
 
-The logits are computed by :func:`torch.nn.functional.scaled_dot_product_attention`; the relative
-bias and the text-padding mask are folded into one additive float ``attn_mask`` (see
-``attn_bias.py``) so the fused kernels can run on GPU; ``attn_impl='naive'`` computes the same
-attention by hand (the released code's way, the benchmark's reference). Parameter names
+The attention is computed by :func:`torch.nn.functional.scaled_dot_product_attention` without a
+mask: the relative bias and the text padding are folded into extra query / key channels (see
+``folded_attention.py``), so the fused kernels (flash, cuDNN) can run. ``attn_impl='naive'``
+computes the same attention by hand from a dense additive mask (``attn_bias.py``; the released
+code's way, the benchmark's reference). Parameter names
 (``qkv``, ``proj``, ``rel_pos_h``, ``rel_pos_w``) are those of SAM and of mmpretrain's ``ViTSAM``,
 so their checkpoints load unchanged.
 """
-from typing import Optional, Tuple
+import contextlib
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -20,7 +22,8 @@ import torch.nn.functional as F
 from mmpretrain.models.backbones.vit_sam import window_partition, window_unpartition
 from torch import Tensor
 
-from .attn_bias import ATTN_IMPLS, attend, build_attn_mask, decomposed_rel_pos_terms
+from .attn_bias import ATTN_IMPLS, build_attn_mask, decomposed_rel_pos_terms, naive_attention
+from .folded_attention import folded_attention
 
 
 class TextImageAttention(nn.Module):
@@ -35,8 +38,9 @@ class TextImageAttention(nn.Module):
         input_size (tuple[int, int], optional): Grid the relative tables are sized for (the
             window for windowed blocks, the patch grid for global ones). Defaults to None.
         window_size (int): SAM window size; 0 means a global-attention block. Defaults to 0.
-        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``) or ``'naive'``
-            (hand-written logits + softmax, for reference measurements). Defaults to ``'sdpa'``.
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention`` on folded channels) or
+            ``'naive'`` (dense mask, hand-written logits + softmax, for reference measurements).
+            Defaults to ``'sdpa'``.
     """
 
     def __init__(self,
@@ -78,6 +82,20 @@ class TextImageAttention(nn.Module):
             return None
         return decomposed_rel_pos_terms(q, self.rel_pos_h, self.rel_pos_w, hw)
 
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, rel_terms: Optional[Tuple[Tensor, Tensor]],
+                text_pad: Optional[Tensor], num_text: int, text_queries: bool) -> Tensor:
+        """Attention of (B, heads, N_q, hd) queries over keys [T text; image] (B, heads, N_k, hd).
+
+        ``rel_terms`` are the relative-bias factors of the image queries (or None), ``text_pad``
+        (B, T) marks padded text keys, ``text_queries`` says whether the queries start with the
+        T text tokens. Returns (B, heads, N_q, hd).
+        """
+        if self.attn_impl == 'naive':
+            mask = build_attn_mask(rel_terms, text_pad, num_text, text_queries,
+                                   k.shape[2] - num_text, q.dtype, q.device)
+            return naive_attention(q, k, v, mask)
+        return folded_attention(q, k, v, rel_terms, text_pad, num_text, text_queries)
+
     def forward(self,
                 x: Tensor,
                 hw: Tuple[int, int],
@@ -108,9 +126,8 @@ class TextImageAttention(nn.Module):
                           text_pad: Optional[Tensor]) -> Tensor:
         B, N, C = x.shape
         q, k, v = self._split_heads(self.qkv(x))  # 3 x (B, heads, N, head_dims)
-        mask = build_attn_mask(self._rel_terms(q[:, :, num_text:], hw), text_pad, num_text, True,
-                               N - num_text, q.dtype, q.device)
-        out = attend(q, k, v, mask, self.attn_impl)
+        out = self._attend(q, k, v, self._rel_terms(q[:, :, num_text:], hw), text_pad, num_text,
+                           True)
         # (B, heads, N, head_dims) -> (B, N, heads, head_dims) -> (B, N, C)
         return out.transpose(1, 2).reshape(B, N, C)
 
@@ -144,8 +161,7 @@ class TextImageAttention(nn.Module):
             k_w = torch.cat([per_window(k_t), k_w], dim=2)  # (B * nW, heads, T + ws*ws, hd)
             v_w = torch.cat([per_window(v_t), v_w], dim=2)
             win_pad = per_window(text_pad) if text_pad is not None else None
-        mask = build_attn_mask(win_rel, win_pad, num_text, False, ws * ws, q_w.dtype, q_w.device)
-        out_w = attend(q_w, k_w, v_w, mask, self.attn_impl)
+        out_w = self._attend(q_w, k_w, v_w, win_rel, win_pad, num_text, False)
         # (B * nW, heads, ws * ws, hd) -> (B * nW, ws, ws, C) -> (B, H, W, C) -> (B, H * W, C)
         out_w = out_w.transpose(1, 2).reshape(B * num_win, ws, ws, C)
         out_img = window_unpartition(out_w, ws, pad_hw, (H, W)).reshape(B, H * W, C)
@@ -154,9 +170,29 @@ class TextImageAttention(nn.Module):
         # Text queries attend globally over [text; unpadded image] keys (no relative bias).
         # (B, H, W, 3C) -> (B, H * W, 3C) -> 3 x (B, heads, H * W, hd)
         _, k_i, v_i = self._split_heads(qkv_img[:, :H, :W].reshape(B, H * W, 3 * C))
-        mask_t = build_attn_mask(None, text_pad, num_text, True, H * W, q_t.dtype, q_t.device)
-        out_t = attend(q_t, torch.cat([k_t, k_i], dim=2), torch.cat([v_t, v_i], dim=2), mask_t,
-                       self.attn_impl)
+        out_t = self._attend(q_t, torch.cat([k_t, k_i], dim=2), torch.cat([v_t, v_i], dim=2),
+                             None, text_pad, num_text, True)
         # (B, heads, T, hd) -> (B, T, C)
         out_t = out_t.transpose(1, 2).reshape(B, num_text, C)
         return torch.cat([out_t, out_img], dim=1)
+
+
+@contextlib.contextmanager
+def attention_impl(model: nn.Module, impl: str) -> Iterator[None]:
+    """Run every :class:`TextImageAttention` of ``model`` with ``impl`` inside the context.
+
+    Args:
+        model (nn.Module): Any module holding DIT-SAM attention layers.
+        impl (str): One of ``ATTN_IMPLS``.
+    """
+    if impl not in ATTN_IMPLS:
+        raise ValueError(f'attn_impl={impl!r}: choose from {ATTN_IMPLS}')
+    layers = [m for m in model.modules() if isinstance(m, TextImageAttention)]
+    saved = [layer.attn_impl for layer in layers]
+    for layer in layers:
+        layer.attn_impl = impl
+    try:
+        yield
+    finally:
+        for layer, previous in zip(layers, saved):
+            layer.attn_impl = previous
