@@ -20,6 +20,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 import mmcv  # noqa: E402
 
 from dit_sam_mm.apis import ReferSegInferencer  # noqa: E402
+from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,12 +40,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    try:
-        inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device)
-        result = inferencer(args.img, args.sentence, draw=True)
-    except (FileNotFoundError, ValueError) as err:
-        print(f'image_demo: error: {err}', file=sys.stderr)
-        return 1
+    inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device)
+    result = inferencer(args.img, args.sentence, draw=True)
     mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
     height, width = result.mask.shape
     print(f'sentence: "{args.sentence}"')
@@ -56,4 +53,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(main, 'image_demo.py'))

@@ -5,9 +5,9 @@ Importing this package registers every component of the plugin into MMSegmentati
 ``custom_imports = dict(imports=['dit_sam_mm'], allow_failed_imports=False)``.
 """
 from . import apis, datasets, engine, evaluation, models, visualization  # noqa: F401  (registration)
-from .utils import register_checkpoint_safe_globals
+from .utils import register_safe_checkpoint_loader
 from .version import __version__
 
-register_checkpoint_safe_globals()
+register_safe_checkpoint_loader()
 
 __all__ = ['__version__']

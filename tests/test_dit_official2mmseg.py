@@ -150,8 +150,11 @@ class Scheduler:
         return (exec, (f'open({self.marker!r}, "w").write("ran")', ))
 
 
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
 def test_reads_weights_only_and_falls_back_to_placeholders_without_running_code(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, capsys, zip_format):
+    """In both torch formats: the legacy one unpickles several records before the tensors, and
+    every one of them must go through the restricted unpickler."""
     weights = OrderedDict([('module.text_proj.weight', torch.randn(4, 3))])
     plain = tmp_path / 'plain.pth'
     torch.save(dict(state_dict=weights, epoch=39, lr=1e-6), plain)
@@ -160,7 +163,8 @@ def test_reads_weights_only_and_falls_back_to_placeholders_without_running_code(
 
     marker = tmp_path / 'ran.txt'
     released = tmp_path / 'released.pth'
-    torch.save(dict(state_dict=weights, scheduler=Scheduler(str(marker)), epoch=39), released)
+    torch.save(dict(state_dict=weights, scheduler=Scheduler(str(marker)), epoch=39), released,
+               _use_new_zipfile_serialization=zip_format)
     loaded = tool.load_official_checkpoint(str(released))
     assert torch.equal(loaded['module.text_proj.weight'], weights['module.text_proj.weight'])
     assert not marker.exists()
@@ -171,6 +175,15 @@ def test_reads_weights_only_and_falls_back_to_placeholders_without_running_code(
 
     with pytest.raises(pickle.UnpicklingError):  # the placeholder path is only a fallback
         torch.load(released, weights_only=True)
+
+
+def test_a_hostile_plain_pickle_runs_nothing_and_is_named(tmp_path, capsys):
+    marker = tmp_path / 'ran.txt'
+    hostile = tmp_path / 'released.pth'
+    hostile.write_bytes(pickle.dumps(dict(state_dict=Scheduler(str(marker))), protocol=2))
+    with pytest.raises(ValueError, match='released.pth'):
+        tool.load_official_checkpoint(str(hostile))
+    assert not marker.exists()
 
 
 def test_command_line_writes_a_weights_only_checkpoint(tmp_path, monkeypatch, capsys):

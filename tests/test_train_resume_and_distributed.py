@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import dit_sam_mm  # noqa: F401  (allow-lists MMEngine checkpoint contents for weights_only)
+from dit_sam_mm.utils import load_checkpoint_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/synthref/ldit_tiny_synthref.py'
@@ -41,7 +41,7 @@ def train(work_dir, *extra, check=True, launcher=None, config=CONFIG):
 
 
 def weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return load_checkpoint_file(path)['state_dict']
 
 
 @pytest.fixture(scope='module')

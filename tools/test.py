@@ -19,6 +19,7 @@ if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's proje
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
                                      parse_with_local_rank, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
+from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'test.py'))

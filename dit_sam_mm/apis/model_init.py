@@ -53,7 +53,8 @@ def init_refer_model(config: ConfigType,
         config (str | Path | Config): The config.
         checkpoint (str, optional): A checkpoint written by MMEngine (``{'state_dict': ...}``),
             by ``tools/model_converters/dit_official2mmseg.py``, or a plain state dict; read with
-            ``torch.load(weights_only=True)``. None keeps the random initialisation.
+            :func:`~dit_sam_mm.utils.load_checkpoint_file` (nothing in the file runs). None keeps
+            the random initialisation.
         device (str, optional): E.g. ``'cpu'`` or ``'cuda:0'``. Defaults to
             :func:`default_device`.
         cfg_options (dict, optional): Overrides merged into the config.

@@ -1,9 +1,11 @@
 """Utilities shared by the plugin's components and tools."""
 from .checkpoint import (CheckpointKeyMismatchError, LoadReport, load_checked_state_dict,
                          read_state_dict)
-from .torch_load import register_checkpoint_safe_globals
+from .safe_load import (CheckpointReadError, UnsafeCheckpointError, load_checkpoint_file,
+                        register_safe_checkpoint_loader)
 
 __all__ = [
-    'CheckpointKeyMismatchError', 'LoadReport', 'load_checked_state_dict', 'read_state_dict',
-    'register_checkpoint_safe_globals'
+    'CheckpointKeyMismatchError', 'CheckpointReadError', 'LoadReport', 'UnsafeCheckpointError',
+    'load_checked_state_dict', 'load_checkpoint_file', 'read_state_dict',
+    'register_safe_checkpoint_loader'
 ]

@@ -13,6 +13,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from .safe_load import load_checkpoint_file, plain_state_dict
+
 _CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64.pth from '
                  'https://dl.fbaipublicfiles.com/segment_anything/, downloaded on a machine with '
                  'internet access) with tools/model_converters/sam2mmseg.py.')
@@ -50,23 +52,18 @@ def _format_keys(keys: Sequence[str]) -> str:
 def read_state_dict(filename: str) -> Mapping[str, Tensor]:
     """Read a state dict from a file: a plain state dict or a dict with a ``state_dict`` entry.
 
-    The file is read with ``torch.load(weights_only=True, map_location='cpu')``.
+    The file is read with :func:`~dit_sam_mm.utils.safe_load.load_checkpoint_file`, which runs
+    nothing a file holds.
 
     Raises:
         FileNotFoundError: The file does not exist (the message names it and how to make it).
+        UnsafeCheckpointError: The file holds more than tensors and plain data.
+        CheckpointReadError: The file is no checkpoint or holds no state dict of tensors.
     """
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'Checkpoint {filename!r} not found '
                                 f'(resolved to {os.path.abspath(filename)!r}). {_CONVERT_HINT}')
-    checkpoint = torch.load(filename, map_location='cpu', weights_only=True)
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'Checkpoint {filename!r} holds a {type(checkpoint).__name__}, '
-                        'not a state dict')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"Checkpoint {filename!r}: 'state_dict' is a "
-                        f'{type(state_dict).__name__}, not a mapping')
-    return state_dict
+    return plain_state_dict(load_checkpoint_file(filename), filename)
 
 
 def load_checked_state_dict(module: nn.Module,

@@ -9,6 +9,7 @@ from torch import nn
 from toy_runner import ToyRegressor, make_runner
 
 from dit_sam_mm.engine import ForeachEMA
+from dit_sam_mm.utils import load_checkpoint_file
 
 
 def model_with_buffers() -> nn.Module:
@@ -118,7 +119,7 @@ def test_ema_hook_builds_it_and_resumes_it(tmp_path):
     runner.train()
     ema = next(h for h in runner.hooks if type(h).__name__ == 'EMAHook').ema_model
     assert isinstance(ema, ForeachEMA) and int(ema.steps) == 4  # 4 iterations an epoch
-    assert 'ema_state_dict' in torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    assert 'ema_state_dict' in load_checkpoint_file(tmp_path / 'epoch_1.pth')
     resumed = make_runner(tmp_path, ToyRegressor(), max_epochs=2, resume=True,
                           custom_hooks=hooks)
     resumed.train()

@@ -27,6 +27,7 @@ from mmseg.registry import DATASETS  # noqa: E402
 
 from dit_sam_mm.datasets import REFER_META_KEYS  # noqa: E402
 from dit_sam_mm.visualization import ReferSegLocalVisualizer  # noqa: E402
+from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -91,4 +92,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(main, 'browse_dataset.py'))

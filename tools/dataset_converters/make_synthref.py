@@ -18,10 +18,12 @@ and read by ``RefCOCODataset`` like RefCOCO::
 The same ``--seed``, ``--num-images`` and ``--size`` give byte-identical files.
 """
 import argparse
+import sys
 import time
 from typing import List, Optional, Tuple
 
 from dit_sam_mm.datasets.synthref import make_synthref
+from dit_sam_mm.utils.cli import run_main
 
 DEFAULT_OUT_DIR = 'data/synthref'
 
@@ -74,4 +76,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    sys.exit(run_main(main, 'make_synthref.py'))

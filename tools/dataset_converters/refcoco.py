@@ -21,10 +21,12 @@ missing or broken, 0 otherwise.
 import argparse
 import json
 import os.path as osp
+import sys
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
 from dit_sam_mm.datasets import load_refs
+from dit_sam_mm.utils.cli import run_main
 
 #: name -> (folder, refs file, sentences per split). RefCOCO (unc) counts
 #: are those of the DIT-SAM paper's data section; the RefCOCO+ and RefCOCOg
@@ -189,4 +191,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    sys.exit(run_main(main, 'refcoco.py'))

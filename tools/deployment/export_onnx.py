@@ -22,6 +22,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 
 from dit_sam_mm.apis import init_refer_model  # noqa: E402
 from dit_sam_mm.apis.onnx_export import export_onnx, max_abs_difference  # noqa: E402
+from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -53,4 +54,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(main, 'export_onnx.py'))

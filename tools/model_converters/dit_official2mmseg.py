@@ -26,11 +26,13 @@ The released file is ``{'state_dict', 'optimizer', 'scheduler', 'epoch', 'lr'}``
   output) and the pooler are dropped, as ``BertNeck`` does not build them.
 - ``query_embeddings`` and ``self_attention.*`` are unused by the released forward pass: dropped.
 
-Every dropped key is reported. The file is read with ``torch.load(weights_only=True)``. If that
-refuses the optimizer or scheduler state (arbitrary Python objects), the file is read again by an
-unpickler that rebuilds tensors and plain containers only and replaces every other object by an
-inert placeholder, so nothing in the file runs; the weights must then still be plain tensors.
-``--unsafe-load`` unpickles the file without restrictions (only for a file you trust).
+Every dropped key is reported. The file is read with ``dit_sam_mm``'s safe checkpoint loader
+(tensors and plain data only). If that refuses the optimizer or scheduler state (arbitrary Python
+objects), the file is read again by an unpickler that rebuilds tensors and plain containers only
+and replaces every other object by an inert placeholder, for every pickle record of the file (zip
+and legacy formats alike), so nothing in the file runs; the weights must then still be plain
+tensors. ``--unsafe-load`` unpickles the file without restrictions: any code in it runs, so use it
+only for a file from a source you trust.
 """
 import argparse
 import os
@@ -48,10 +50,14 @@ from torch import Tensor
 try:
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
+    from dit_sam_mm.utils.cli import run_main
+    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
+    from dit_sam_mm.utils.cli import run_main
+    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
 
 #: Top-level keys of the released model that its forward pass does not use.
 UNUSED_KEYS = re.compile(r'(query_embeddings|self_attention\..+)')
@@ -197,6 +203,34 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _Placeholder
 
 
+def _restricted_load(file: Any, **kwargs: Any) -> Any:
+    """``pickle.load`` through :class:`_RestrictedUnpickler` (torch's legacy format calls it for
+    the records before the tensors: magic number, protocol, system info, storage keys)."""
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+_RESTRICTED_PICKLE = SimpleNamespace(Unpickler=_RestrictedUnpickler, load=_restricted_load,
+                                     __name__='restricted_pickle')
+
+
+def _tensors_only(checkpoint: Any, path: str) -> Dict[str, Tensor]:
+    """The state dict of a file read by the restricted unpickler, as fresh plain tensors.
+
+    Containers are read through ``dict``'s own methods, so attributes the file set on an
+    ``OrderedDict`` are never looked up; tensors are detached, dropping any hooks it attached.
+    """
+    state_dict = checkpoint
+    if type(checkpoint) in (dict, OrderedDict):
+        state_dict = dict.get(checkpoint, 'state_dict', checkpoint)
+    if type(state_dict) not in (dict, OrderedDict):
+        raise ValueError(f'{path}: no state dict found (got {type(state_dict).__name__})')
+    items = list(dict.items(state_dict))
+    bad = [k for k, v in items if type(k) is not str or not isinstance(v, Tensor)]
+    if bad:
+        raise ValueError(f'{path}: no state dict of tensors found (non-tensor entries: {bad})')
+    return {k: v.detach() for k, v in items}
+
+
 def load_official_checkpoint(path: str, unsafe: bool = False) -> Mapping[str, Tensor]:
     """Read the model weights of a released checkpoint (see the module docstring).
 
@@ -206,24 +240,21 @@ def load_official_checkpoint(path: str, unsafe: bool = False) -> Mapping[str, Te
     if unsafe:
         print('WARNING: --unsafe-load unpickles the whole file, which can run any code it holds; '
               'use it only for a file from a source you trust.', file=sys.stderr)
-        checkpoint = torch.load(path, map_location='cpu', weights_only=False)
-    else:
+        return _tensors_only(torch.load(path, map_location='cpu', weights_only=False), path)
+    try:
+        return _tensors_only(load_checkpoint_file(path), path)
+    except UnsafeCheckpointError:
+        _RestrictedUnpickler.replaced.clear()
         try:
-            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            _RestrictedUnpickler.replaced.clear()
-            restricted = SimpleNamespace(Unpickler=_RestrictedUnpickler, load=pickle.load,
-                                         __name__='restricted_pickle')
             checkpoint = torch.load(path, map_location='cpu', weights_only=False,
-                                    pickle_module=restricted)
-            replaced = sorted(_RestrictedUnpickler.replaced)
-            print('weights-only loading refused part of the file; read it again with these '
-                  f'objects replaced by inert placeholders: {replaced}')
-    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
-    bad = [k for k, v in (state_dict or {}).items() if not isinstance(v, Tensor)]
-    if not isinstance(state_dict, dict) or bad:
-        raise ValueError(f'{path}: no state dict of tensors found (non-tensor entries: {bad})')
-    return state_dict
+                                    pickle_module=_RESTRICTED_PICKLE)
+        except Exception as err:  # placeholders stand where torch expects real objects
+            raise ValueError(f'{path}: not a readable PyTorch checkpoint once its objects are '
+                             f'replaced by placeholders ({type(err).__name__}: {err})') from None
+        replaced = sorted(_RestrictedUnpickler.replaced)
+        print('weights-only loading refused part of the file; read it again with these '
+              f'objects replaced by inert placeholders: {replaced}')
+        return _tensors_only(checkpoint, path)
 
 
 def parse_args() -> argparse.Namespace:
@@ -260,4 +291,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(main, 'dit_official2mmseg.py'))

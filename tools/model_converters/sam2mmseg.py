@@ -22,9 +22,13 @@ import torch
 
 try:
     from dit_sam_mm.models.backbones.sam_key_mapping import convert_sam_checkpoint, infer_sam_arch
+    from dit_sam_mm.utils.cli import run_main
+    from dit_sam_mm.utils.safe_load import load_checkpoint_file
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones.sam_key_mapping import convert_sam_checkpoint, infer_sam_arch
+    from dit_sam_mm.utils.cli import run_main
+    from dit_sam_mm.utils.safe_load import load_checkpoint_file
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,7 +42,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src)
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
         checkpoint = checkpoint['state_dict']
     try:
@@ -63,4 +67,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(main, 'sam2mmseg.py'))
