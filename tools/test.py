@@ -10,16 +10,18 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
+from dit_sam_mm.utils import check_trained_checkpoint, load_checkpoint_file  # noqa: E402
+from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
-                                     parse_with_local_rank, setup_cpu_distributed)
+                                     parse_with_local_rank, read_config, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
-from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +36,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--show-dir', help='directory (under the work dir) where painted predictions are saved')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='test a checkpoint whose keys do not all match the config (missing or unexpected '
+        'keys); refused by default')
     return parse_with_local_rank(parser)
 
 
@@ -68,7 +74,9 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
+    if args.out is not None:
+        ensure_writable_dir(args.out, '--out')
+    cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
@@ -79,6 +87,11 @@ def main() -> None:
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
+    # Strict keys and the same model settings as in training, before any sample is evaluated
+    # (MMEngine itself only logs missing keys).
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_trained_checkpoint(model, load_checkpoint_file(args.checkpoint), args.checkpoint,
+                             cfg.model, args.allow_partial)
     runner.test()
 
 

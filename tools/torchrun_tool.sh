@@ -10,6 +10,17 @@ case "$NPROC" in
     ''|*[!0-9]*|0) echo "$(basename "$0"): GPUS must be a positive integer, got '$NPROC'" >&2; exit 2 ;;
 esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PORT="${PORT:-29500}"
+
+# The master's rendezvous port must be free (another job may hold it): say so before starting.
+if [ "${NODE_RANK:-0}" = "0" ] && ! "${PYTHON:-python}" -c '
+import socket, sys
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", int(sys.argv[1])))' "$PORT" 2>/dev/null; then
+    echo "$(basename "$0"): port $PORT is in use (another distributed job?); set PORT to a free port, e.g. PORT=$((PORT + 1)) in front of the command" >&2
+    exit 1
+fi
 
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
 "${PYTHON:-python}" -m torch.distributed.run \
@@ -17,7 +28,7 @@ PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
     --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" \
     --nproc_per_node="$NPROC" \
-    --master_port="${PORT:-29500}" \
+    --master_port="$PORT" \
     "$ROOT/tools/$TOOL" \
     "${@:3}" \
     --launcher pytorch

@@ -18,10 +18,11 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
+from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
-                                     parse_with_local_rank, setup_cpu_distributed)
+                                     latest_checkpoint, parse_with_local_rank, read_config,
+                                     setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
-from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,13 +55,26 @@ def enable_amp(cfg: Config) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def check_schedule(cfg: Config) -> None:
+    """Refuse a schedule that trains nothing (MMEngine would end at once, exit status 0)."""
+    for key in ('max_epochs', 'max_iters'):
+        value = (cfg.get('train_cfg') or {}).get(key)
+        if value is not None and value <= 0:
+            raise CommandLineError(f'train_cfg.{key}={value} trains nothing; set it to at '
+                                   'least 1')
+
+
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
     if args.amp:
         enable_amp(cfg)
+    check_schedule(cfg)
     cfg.resume = args.resume or cfg.get('resume', False)
+    if cfg.resume and not cfg.get('load_from'):
+        # Resume from the work dir's latest checkpoint, found in the work dir itself.
+        cfg.load_from = latest_checkpoint(cfg.work_dir)
     loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     raise_if_files_missing(cfg, loaders, init_weights=not cfg.get('load_from'))
     setup_cpu_distributed(cfg)

@@ -10,7 +10,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..utils.checkpoint import load_checked_state_dict
+from ..utils import check_trained_checkpoint, load_checked_state_dict, load_checkpoint_file
+from ..utils.launch import read_config
 
 ConfigType = Union[str, Path, Config]
 
@@ -21,9 +22,7 @@ ANNOTATION_TRANSFORMS = ('LoadReferAnnotations', 'LoadAnnotations')
 def load_config(config: ConfigType, cfg_options: Optional[dict] = None) -> Config:
     """Read a config (file or ``Config``; a copy is returned) and merge ``cfg_options``."""
     if isinstance(config, (str, Path)):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'config file not found: {config}')
-        cfg = Config.fromfile(str(config))
+        cfg = read_config(str(config))
     elif isinstance(config, Config):
         cfg = copy.deepcopy(config)
     else:
@@ -42,12 +41,15 @@ def default_device() -> str:
 def init_refer_model(config: ConfigType,
                      checkpoint: Optional[str] = None,
                      device: Optional[str] = None,
-                     cfg_options: Optional[dict] = None) -> Tuple[nn.Module, Config]:
+                     cfg_options: Optional[dict] = None,
+                     allow_partial: bool = False) -> Tuple[nn.Module, Config]:
     """Build the segmentor of a config in eval mode and load a trained checkpoint into it.
 
     The config's pre-training weights (``model.pretrained``, converted SAM weights loaded by
     ``init_weights``) are not read: the checkpoint holds every weight. Its keys are checked
-    strictly, so a checkpoint of another architecture fails with the keys named.
+    strictly, so a checkpoint of another architecture fails with the keys named, and the model
+    settings of its training config must agree with this config's (``check_trained_checkpoint``):
+    an L-DIT checkpoint is refused by an E-DIT config although their keys are the same.
 
     Args:
         config (str | Path | Config): The config.
@@ -58,6 +60,8 @@ def init_refer_model(config: ConfigType,
         device (str, optional): E.g. ``'cpu'`` or ``'cuda:0'``. Defaults to
             :func:`default_device`.
         cfg_options (dict, optional): Overrides merged into the config.
+        allow_partial (bool): Load a checkpoint whose keys do not all match the model (missing
+            keys keep their random initialisation). Defaults to False.
 
     Returns:
         Tuple[nn.Module, Config]: The model (on ``device``, eval mode; ``model.cfg`` is the
@@ -71,7 +75,10 @@ def init_refer_model(config: ConfigType,
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-        load_checked_state_dict(model, checkpoint, logger=None)
+        state_dict = check_trained_checkpoint(model, load_checkpoint_file(checkpoint),
+                                              checkpoint, cfg.model, allow_partial)
+        allowed = ['*'] if allow_partial else []
+        load_checked_state_dict(model, state_dict, allowed, allowed, logger=None)
     model.cfg = cfg
     model.to(device or default_device())
     model.eval()

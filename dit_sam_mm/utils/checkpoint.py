@@ -7,12 +7,12 @@ every unexpected key must match an explicitly allowed pattern (``fnmatch`` synta
 """
 import fnmatch
 import os
-from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from .model_settings import setting_mismatches
 from .safe_load import load_checkpoint_file, plain_state_dict
 
 _CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64.pth from '
@@ -21,7 +21,11 @@ _CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64
 _MAX_LISTED = 50
 
 
-class CheckpointKeyMismatchError(RuntimeError):
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint is not one of the model a config builds."""
+
+
+class CheckpointKeyMismatchError(CheckpointMismatchError):
     """Raised when a checkpoint has missing or unexpected keys that are not allowed."""
 
 
@@ -66,6 +70,93 @@ def read_state_dict(filename: str) -> Mapping[str, Tensor]:
     return plain_state_dict(load_checkpoint_file(filename), filename)
 
 
+def check_keys(model_keys: Iterable[str],
+               checkpoint_keys: Iterable[str],
+               source: str,
+               allowed_missing: Sequence[str] = (),
+               allowed_unexpected: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
+    """Compare a model's keys with a checkpoint's; fail on differences no pattern allows.
+
+    Args:
+        model_keys (Iterable[str]): The model's state-dict keys.
+        checkpoint_keys (Iterable[str]): The checkpoint's.
+        source (str): The checkpoint, for the message.
+        allowed_missing (Sequence[str]): fnmatch patterns of model keys that may be absent.
+        allowed_unexpected (Sequence[str]): fnmatch patterns of checkpoint keys the model may
+            lack.
+
+    Returns:
+        Tuple[List[str], List[str]]: The (allowed) missing and unexpected keys, sorted.
+
+    Raises:
+        CheckpointKeyMismatchError: Naming every key that no pattern allows.
+    """
+    if isinstance(allowed_missing, str):
+        allowed_missing = [allowed_missing]
+    if isinstance(allowed_unexpected, str):
+        allowed_unexpected = [allowed_unexpected]
+    model_keys, checkpoint_keys = list(model_keys), set(checkpoint_keys)
+    model_key_set = set(model_keys)
+    missing = sorted(k for k in model_keys if k not in checkpoint_keys)
+    unexpected = sorted(k for k in checkpoint_keys if k not in model_key_set)
+    bad_missing = [k for k in missing if not _matches(k, allowed_missing)]
+    bad_unexpected = [k for k in unexpected if not _matches(k, allowed_unexpected)]
+    if bad_missing or bad_unexpected:
+        problems = []
+        if bad_missing:
+            problems.append(f'{len(bad_missing)} model key(s) missing from the checkpoint and '
+                            f'not allowed by allowed_missing_keys={list(allowed_missing)}: '
+                            f'{_format_keys(bad_missing)}')
+        if bad_unexpected:
+            problems.append(f'{len(bad_unexpected)} unexpected checkpoint key(s) not allowed by '
+                            f'allowed_unexpected_keys={list(allowed_unexpected)}: '
+                            f'{_format_keys(bad_unexpected)}')
+        raise CheckpointKeyMismatchError(f'Checkpoint {source} does not match the model: ' +
+                                         '; '.join(problems))
+    return missing, unexpected
+
+
+def check_trained_checkpoint(model: nn.Module,
+                             checkpoint: Mapping,
+                             source: str,
+                             model_cfg: Mapping,
+                             allow_partial: bool = False) -> Mapping[str, Tensor]:
+    """Check that a trained checkpoint is one of the model ``model_cfg`` builds.
+
+    Used before testing or inference: the checkpoint's keys must equal the model's (unless
+    ``allow_partial``), and the model settings of its training config (``meta['cfg']``, read
+    without running it, see ``model_settings``) must agree with ``model_cfg``.
+
+    Args:
+        model (nn.Module): The built model (unwrapped).
+        checkpoint (Mapping): A loaded checkpoint: ``{'state_dict': ..., 'meta': ...}`` or a
+            plain state dict.
+        source (str): The checkpoint file, for messages.
+        model_cfg (Mapping): The config's ``model``.
+        allow_partial (bool): Accept missing and unexpected keys. Defaults to False.
+
+    Returns:
+        Mapping[str, Tensor]: The state dict, with DDP's ``module.`` prefixes removed (as
+        MMEngine's ``load_checkpoint`` removes them).
+
+    Raises:
+        CheckpointMismatchError: A model setting differs (every one is named).
+        CheckpointKeyMismatchError: Keys differ and ``allow_partial`` is False.
+    """
+    state_dict = plain_state_dict(checkpoint, source)
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    mismatches = setting_mismatches(checkpoint.get('meta'), model_cfg)
+    if mismatches:
+        raise CheckpointMismatchError(
+            f'Checkpoint {source} was trained as another model than this config builds: '
+            + '; '.join(mismatches) + '. Use the config it was trained with.')
+    allowed = ['*'] if allow_partial else []
+    check_keys(model.state_dict().keys(), state_dict.keys(),
+               f'{source} (pass --allow-partial to load it anyway)', allowed, allowed)
+    return state_dict
+
+
 def load_checked_state_dict(module: nn.Module,
                             checkpoint: Union[str, Mapping[str, Tensor]],
                             allowed_missing: Sequence[str] = (),
@@ -94,34 +185,13 @@ def load_checked_state_dict(module: nn.Module,
     """
     source = checkpoint if isinstance(checkpoint, str) else 'the given state dict'
     state_dict = read_state_dict(checkpoint) if isinstance(checkpoint, str) else checkpoint
-    if isinstance(allowed_missing, str):
-        allowed_missing = [allowed_missing]
-    if isinstance(allowed_unexpected, str):
-        allowed_unexpected = [allowed_unexpected]
-
     model_keys = list(module.state_dict().keys())
+    missing, unexpected = check_keys(model_keys, state_dict.keys(), source, allowed_missing,
+                                     allowed_unexpected)
     model_key_set = set(model_keys)
-    checkpoint_keys = set(state_dict.keys())
-    missing = sorted(k for k in model_keys if k not in checkpoint_keys)
-    unexpected = sorted(k for k in checkpoint_keys if k not in model_key_set)
-    bad_missing = [k for k in missing if not _matches(k, allowed_missing)]
-    bad_unexpected = [k for k in unexpected if not _matches(k, allowed_unexpected)]
-    if bad_missing or bad_unexpected:
-        problems = []
-        if bad_missing:
-            problems.append(f'{len(bad_missing)} model key(s) missing from the checkpoint and '
-                            f'not allowed by allowed_missing_keys={list(allowed_missing)}: '
-                            f'{_format_keys(bad_missing)}')
-        if bad_unexpected:
-            problems.append(f'{len(bad_unexpected)} unexpected checkpoint key(s) not allowed by '
-                            f'allowed_unexpected_keys={list(allowed_unexpected)}: '
-                            f'{_format_keys(bad_unexpected)}')
-        raise CheckpointKeyMismatchError(f'Checkpoint {source} does not match the model: ' +
-                                         '; '.join(problems))
-
     module.load_state_dict(
         {k: v for k, v in state_dict.items() if k in model_key_set}, strict=False)
-    loaded = [k for k in model_keys if k in checkpoint_keys]
+    loaded = [k for k in model_keys if k in state_dict]
     if logger is not None:
         print_log(
             f'Loaded {len(loaded)} tensors from {source}; allowed missing: '

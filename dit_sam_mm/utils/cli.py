@@ -8,9 +8,10 @@ exception propagates with its traceback.
 import os
 import pickle
 import sys
+import tempfile
 from typing import Callable, Optional
 
-from .checkpoint import CheckpointKeyMismatchError
+from .checkpoint import CheckpointMismatchError
 from .safe_load import CheckpointReadError
 
 #: Environment variable that turns one-line errors back into tracebacks.
@@ -23,7 +24,22 @@ class CommandLineError(Exception):
 
 #: Exceptions that report a problem with the user's input, not a bug.
 USER_ERRORS = (CommandLineError, OSError, ValueError, SyntaxError, pickle.UnpicklingError,
-               CheckpointReadError, CheckpointKeyMismatchError)
+               CheckpointReadError, CheckpointMismatchError)
+
+
+def ensure_writable_dir(path: str, option: str) -> None:
+    """Create ``path`` if needed and check that files can be written there, before a long run.
+
+    Raises:
+        CommandLineError: Naming ``option`` and the folder, when it cannot be written.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise CommandLineError(f'{option} {path}: cannot write there ({err.strerror or err}); '
+                               'choose a folder you can write to') from None
 
 
 def run_main(main: Callable[[], Optional[int]], prog: str) -> int:

@@ -8,20 +8,72 @@ with the gloo backend first (MMEngine then skips its own initialisation), DDP is
 device ids, and data-loader workers start from a fork server instead of a plain fork.
 """
 import argparse
+import ast
 import os
 import os.path as osp
-from typing import Optional
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 
 
+class CfgOptionsAction(DictAction):
+    """MMEngine's ``DictAction`` that names a ``--cfg-options`` item without ``=``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Union[str, Sequence[Any], None], option_string: Optional[str] = None
+                 ) -> None:
+        for item in values or []:
+            if '=' not in item:
+                raise argparse.ArgumentError(
+                    self, f"'{item}' is not KEY=VALUE (e.g. train_dataloader.batch_size=8)")
+        super().__call__(parser, namespace, values, option_string)
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with errors that name the file: missing, or a syntax error (MMEngine
+    reports the top file's as ``<unknown>``)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        ast.parse(text, filename=path)
+    except SyntaxError as err:
+        raise SyntaxError(f'config {path}, line {err.lineno}: {err.msg}') from None
+    return Config.fromfile(path)
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint MMEngine's ``last_checkpoint`` file in ``work_dir`` names, or None.
+
+    MMEngine records an absolute path, so a work dir copied or moved elsewhere would resume from
+    the old folder; a checkpoint of that name in ``work_dir`` itself is taken first.
+
+    Raises:
+        FileNotFoundError: The record names a checkpoint found neither in ``work_dir`` nor at
+            the recorded path.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record, encoding='utf-8') as f:
+        recorded = f.read().strip()
+    local = osp.join(work_dir, osp.basename(recorded))
+    for candidate in (local, recorded):
+        if osp.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f'{record} names {recorded}, which exists neither there nor in '
+                            f'{work_dir}; delete {record} to start afresh, or pass '
+                            '--cfg-options load_from=CHECKPOINT resume=True')
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, work_dir_help: str) -> None:
     """Add the options train.py and test.py share: work dir, cfg options, launcher, local rank."""
     parser.add_argument('--work-dir', help=work_dir_help)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config entries, e.g. train_dataloader.batch_size=8 or key="[a,b]"')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')

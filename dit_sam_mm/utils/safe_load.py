@@ -49,6 +49,10 @@ class CheckpointReadError(RuntimeError):
     """A checkpoint file cannot be read (missing, truncated, not a checkpoint)."""
 
 
+class NonFiniteWeightsError(CheckpointReadError):
+    """A checkpoint's weights hold NaN or infinite values."""
+
+
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint file asked to build something other than tensors and plain data."""
 
@@ -178,6 +182,24 @@ def _plain(value: Any, where: str) -> Any:
         'strings, numpy arrays and containers of these are read)')
 
 
+def _check_finite(content: Any, filename: str) -> None:
+    """Refuse weights with NaN or infinite values (every metric would silently be 0)."""
+    for name in ('state_dict', 'ema_state_dict'):
+        weights = content.get(name) if isinstance(content, dict) else None
+        if name == 'state_dict' and weights is None and isinstance(content, dict):
+            weights = content  # a plain state dict
+        if not isinstance(weights, dict):
+            continue
+        bad = [k for k, v in weights.items() if isinstance(v, torch.Tensor)
+               and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            listed = ', '.join(map(str, bad[:10])) + (f' ... ({len(bad)} in all)'
+                                                     if len(bad) > 10 else '')
+            raise NonFiniteWeightsError(
+                f'{filename}: {name} holds NaN or infinite values in {listed}; the training run '
+                'that wrote it diverged. Use an earlier checkpoint.')
+
+
 def _refusal(err: pickle.UnpicklingError) -> str:
     """The part of torch's weights-only error that says what was refused."""
     text = str(err)
@@ -208,6 +230,8 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
         UnsafeCheckpointError: The file asks for anything else (a global, a class, a call);
             nothing it holds was run. The message names the file.
         CheckpointReadError: The file is not a readable checkpoint (truncated, text, ...).
+        NonFiniteWeightsError: Its ``state_dict`` (or ``ema_state_dict``, or the file as a
+            plain state dict) holds NaN or infinite values.
     """
     filename = osp.expanduser(str(filename))
     if not osp.isfile(filename):
@@ -222,7 +246,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
     try:
         with torch.serialization.safe_globals(_stand_in_globals()):
             content = torch.load(filename, map_location=map_location, weights_only=True)
-        return _plain(content, 'checkpoint')
+        content = _plain(content, 'checkpoint')
     except pickle.UnpicklingError as err:
         reason = err if isinstance(err, UnsafeCheckpointError) else _refusal(err)
         raise UnsafeCheckpointError(
@@ -234,11 +258,8 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
         raise CheckpointReadError(
             f'{filename}: not a readable PyTorch checkpoint (truncated, or not written by '
             f'torch.save): {type(err).__name__}: {detail}') from None
-
-
-def _load_from_local(filename: str, map_location: Any) -> Any:
-    """MMEngine's local-file scheme (``CheckpointLoader``), through :func:`load_checkpoint_file`."""
-    return load_checkpoint_file(filename, map_location)
+    _check_finite(content, filename)
+    return content
 
 
 def register_safe_checkpoint_loader() -> None:
@@ -249,7 +270,7 @@ def register_safe_checkpoint_loader() -> None:
     Safe to call several times.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
 
 
 def plain_state_dict(content: Any, filename: str) -> Dict[str, torch.Tensor]:

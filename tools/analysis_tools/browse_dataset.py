@@ -21,13 +21,14 @@ if REPO_ROOT not in sys.path:  # configs may import `projects.*`; the plugin wit
     sys.path.insert(0, REPO_ROOT)
 
 import mmcv  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmseg.registry import DATASETS  # noqa: E402
 
 from dit_sam_mm.datasets import REFER_META_KEYS  # noqa: E402
+from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
+from dit_sam_mm.utils.launch import CfgOptionsAction, read_config  # noqa: E402
 from dit_sam_mm.visualization import ReferSegLocalVisualizer  # noqa: E402
-from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -40,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--not-show', action='store_true', help='do not open a window')
     parser.add_argument('--show-interval', type=float, default=2,
                         help='seconds each picture is shown (default: 2)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. train_dataloader.dataset.split=val')
     return parser.parse_args(argv)
 
@@ -66,9 +67,18 @@ def describe(index: int, meta: dict) -> str:
     return line
 
 
+def has_display() -> bool:
+    """Whether a window can be opened (on Linux, an X11 or Wayland display is set)."""
+    return not sys.platform.startswith('linux') or bool(
+        os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    if not args.not_show and not has_display():
+        raise CommandLineError('no display to show the pictures on (DISPLAY is not set): pass '
+                               '--output-dir DIR --not-show to write them to files instead')
+    cfg = read_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
