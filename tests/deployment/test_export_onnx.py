@@ -20,7 +20,17 @@ RELEASED = {'model.backbone.mask_text_padding': False,
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    return write_tiny_model(tmp_path_factory.mktemp('tiny_onnx'))
+    """The tiny model with every zero-initialised parameter randomised, as training leaves them:
+    the text injections (done by ``write_tiny_model``) and SAM's relative position tables, whose
+    zeros hid a wrong export of the relative bias (0.01 here, 1.4 on a trained model)."""
+    tiny = write_tiny_model(tmp_path_factory.mktemp('tiny_onnx'))
+    checkpoint = torch.load(tiny.checkpoint, weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for name, value in checkpoint['state_dict'].items():
+        if 'rel_pos' in name:
+            value.copy_(torch.randn(value.shape, generator=generator) * 0.5)
+    torch.save(checkpoint, tiny.checkpoint)
+    return tiny
 
 
 def run_onnx(path, inputs):
@@ -35,12 +45,22 @@ def test_command_line_export_with_metadata(tiny, tmp_path, capsys):
     assert tool.main([str(tiny.config), str(tiny.checkpoint), '--out', str(out)]) == 0
     printed = capsys.readouterr().out
     difference = float(printed.rsplit('max abs difference', 1)[1].split()[0])
-    assert difference <= 1e-4
+    assert difference <= 1e-4 and '(tolerance 1e-03)' in printed
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta == dict(input_size='64x64', resize_backend='cv2', bgr_to_rgb='True',
                         mean='[123.675, 116.28, 103.53]', std='[58.395, 57.12, 57.375]',
                         pad_value='0.0', pad_position='bottom-right', text_length='20',
                         threshold='0.35', align_corners='False')
+
+
+def test_command_line_fails_when_onnxruntime_disagrees(tiny, tmp_path, monkeypatch, capsys):
+    tool = load_tool('tools/deployment/export_onnx.py')
+    monkeypatch.setattr(tool, 'max_abs_difference', lambda model, path: 0.5)
+    out = tmp_path / 'tiny.onnx'
+    monkeypatch.setattr('sys.argv', ['export_onnx.py', str(tiny.config), str(tiny.checkpoint),
+                                     '--out', str(out)])
+    assert tool.run_main(tool.main, 'export_onnx.py') == 1
+    assert 'difference 5.00e-01 exceeds --tolerance 1e-03' in capsys.readouterr().err
 
 
 def test_preprocessing_spec_of_the_official_config_says_pil_and_centred():

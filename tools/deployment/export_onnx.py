@@ -8,7 +8,8 @@ Example::
 The batch size is dynamic; the input size (``--shape``, default: the config's padding size) and
 the text length (the config's tokenizer ``max_length``) are fixed. The preprocessing the consumer
 must do is printed and stored in the ONNX metadata (see ``dit_sam_mm/apis/onnx_export.py``).
-After export the file is run with onnxruntime on another batch size and compared with PyTorch.
+After export the file is run with onnxruntime on another batch size and compared with PyTorch;
+the tool fails (exit status 1) when the logits differ by more than ``--tolerance`` (1e-3).
 """
 import argparse
 import os
@@ -22,7 +23,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 
 from dit_sam_mm.apis import init_refer_model  # noqa: E402
 from dit_sam_mm.apis.onnx_export import export_onnx, max_abs_difference  # noqa: E402
-from dit_sam_mm.utils.cli import run_main  # noqa: E402
+from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -35,6 +36,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (default: 17)')
     parser.add_argument('--no-verify', action='store_true',
                         help='do not compare onnxruntime with PyTorch after export')
+    parser.add_argument('--tolerance', type=float, default=1e-3,
+                        help='largest absolute logit difference between onnxruntime and '
+                        'PyTorch accepted by the check (default: 1e-3); above it the export '
+                        'fails with exit status 1')
     return parser.parse_args(argv)
 
 
@@ -48,8 +53,14 @@ def main(argv: Optional[List[str]] = None) -> int:
           'text_mask int64 (B, L), 1 = token; output: logits float32 (B, 1, H, W)')
     print('preprocessing: ' + ', '.join(f'{key}={value}' for key, value in spec.items()))
     if not args.no_verify:
-        print(f'onnxruntime vs PyTorch, batch 3: max abs difference '
-              f'{max_abs_difference(model, args.out):.2e}')
+        difference = max_abs_difference(model, args.out)
+        print(f'onnxruntime vs PyTorch, batch 3: max abs difference {difference:.2e} '
+              f'(tolerance {args.tolerance:.0e})')
+        if not difference <= args.tolerance:
+            raise CommandLineError(
+                f'{args.out} does not compute what the PyTorch model does: the largest logit '
+                f'difference {difference:.2e} exceeds --tolerance {args.tolerance:.0e}. Do not '
+                'deploy it; please report the config and the difference.')
     return 0
 
 
