@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from mmcv import imread
 from pycocotools.coco import COCO
+from tool_loader import load_tool
 
 from dit_sam_mm.datasets import RefCOCODataset, load_refs
 from dit_sam_mm.datasets.synthref import COLOURS, make_synthref, render, sample_scene
+from dit_sam_mm.utils.cli import run_main
 
 KIND = r'(circle|square|triangle)'
 COLOUR = r'(red|green|blue|yellow)'
@@ -38,6 +40,41 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     make_synthref(str(tmp_path / 'c'), num_images=18, seed=4)
     assert not filecmp.cmp(first / 'refs(unc).p', tmp_path / 'c' /
                            'refs(unc).p', shallow=False)
+
+
+def test_the_tool_refuses_to_overwrite_an_earlier_synthref(tmp_path, capsys):
+    tool = load_tool('tools/dataset_converters/make_synthref.py')
+    out = tmp_path / 'synthref'
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')  # files it does not write do not matter
+    argv = [str(out), '--num-images', '4', '--size', '32']
+    assert tool.main(argv) == 0
+    capsys.readouterr()
+    first = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    (out / 'refs(unc).p').write_bytes(b'edited by hand')
+
+    assert run_main(lambda: tool.main(argv + ['--seed', '1']), 'make_synthref.py') == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'make_synthref.py: error: {out} already holds SynthRef files: '
+                          'instances.json, refs(unc).p, vocab.txt, 4 image(s) in images/; '
+                          'nothing was written')
+    assert '--overwrite' in err
+    assert (out / 'refs(unc).p').read_bytes() == b'edited by hand'
+    for path, content in first.items():
+        if path.name != 'refs(unc).p':
+            assert path.read_bytes() == content, path
+
+    assert tool.main(argv + ['--overwrite']) == 0
+    assert (out / 'refs(unc).p').read_bytes() == first[out / 'refs(unc).p']
+    assert (out / 'notes.txt').read_text() == 'mine'
+
+
+def test_one_earlier_file_is_enough_to_refuse(tmp_path):
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'images' / 'synthref_000004.jpg').write_bytes(b'old')
+    with pytest.raises(FileExistsError, match=r'1 image\(s\) in images/'):
+        make_synthref(str(tmp_path), num_images=4, size=(32, 32))
+    assert [p.name for p in tmp_path.rglob('*')] == ['images', 'synthref_000004.jpg']
 
 
 class _Scene:

@@ -16,6 +16,10 @@ and read by ``RefCOCODataset`` like RefCOCO::
          data_prefix=dict(img_path='images/'), split='train')
 
 The same ``--seed``, ``--num-images`` and ``--size`` give byte-identical files.
+A folder that already holds SynthRef files (``instances.json``,
+``refs(unc).p``, ``vocab.txt``, the images) is refused, with nothing written,
+unless ``--overwrite`` is given: the repository's own ``data/synthref`` is
+regenerated with ``--overwrite``.
 """
 import argparse
 import sys
@@ -57,6 +61,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--size', type=parse_size, default=(64, 64),
         help='image size, N or WxH (default: 64)')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace the files of an earlier SynthRef in OUT_DIR (refused '
+        'by default)')
     return parser.parse_args(argv)
 
 
@@ -64,7 +72,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     stats = make_synthref(args.out_dir, num_images=args.num_images,
-                          seed=args.seed, size=args.size)
+                          seed=args.seed, size=args.size,
+                          overwrite=args.overwrite)
     seconds = time.perf_counter() - start
     width, height = args.size
     print(f'SynthRef ({width}x{height}, seed {args.seed}) written to '

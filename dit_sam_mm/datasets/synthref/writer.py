@@ -78,10 +78,32 @@ def _choose_sentences(rng: np.random.Generator,
     return list(dict.fromkeys(chosen))  # unique, order kept
 
 
+def image_name(image_id: int) -> str:
+    """File name of SynthRef image ``image_id`` (from 1) under ``images/``."""
+    return f'synthref_{image_id:06d}.jpg'
+
+
+def existing_outputs(out_dir: str, num_images: int) -> List[str]:
+    """The files :func:`make_synthref` would write that ``out_dir`` holds.
+
+    Args:
+        out_dir (str): Output folder.
+        num_images (int): Images to write.
+
+    Returns:
+        List[str]: Their paths relative to ``out_dir``: the annotation files
+        first, then the images.
+    """
+    names = ['instances.json', 'refs(unc).p', 'vocab.txt'] + [
+        osp.join('images', image_name(i)) for i in range(1, num_images + 1)]
+    return [name for name in names if osp.lexists(osp.join(out_dir, name))]
+
+
 def make_synthref(out_dir: str,
                   num_images: int = 450,
                   seed: int = 0,
-                  size: Tuple[int, int] = (64, 64)) -> Dict[str, dict]:
+                  size: Tuple[int, int] = (64, 64),
+                  overwrite: bool = False) -> Dict[str, dict]:
     """Generate SynthRef into ``out_dir``.
 
     Args:
@@ -90,15 +112,32 @@ def make_synthref(out_dir: str,
             ``num_images // 9`` each, train the rest. Defaults to 450.
         seed (int): Random seed. Defaults to 0.
         size (tuple[int, int]): Image (width, height). Defaults to (64, 64).
+        overwrite (bool): Replace the files of an earlier SynthRef in
+            ``out_dir``; without it nothing is written when one of them
+            exists. Other files are left alone. Defaults to False.
 
     Returns:
         dict: Per split, the numbers of images, refs and sentences.
+
+    Raises:
+        FileExistsError: ``out_dir`` holds a file this would write, and
+            ``overwrite`` is False (the files are named).
     """
     if num_images < 4:
         raise ValueError(f'num_images must be >= 4, got {num_images}')
     width, height = int(size[0]), int(size[1])
     if min(width, height) < 32:
         raise ValueError(f'images must be at least 32x32, got {size}')
+    existing = [] if overwrite else existing_outputs(out_dir, num_images)
+    if existing:
+        found = [n for n in existing if osp.dirname(n) != 'images']
+        images = len(existing) - len(found)
+        if images:
+            found.append(f'{images} image(s) in images/')
+        raise FileExistsError(
+            f'{out_dir} already holds SynthRef files: {", ".join(found)}; '
+            'nothing was written. Choose another folder, or replace them '
+            'with --overwrite (overwrite=True)')
     gap = 3.0 * min(width, height) / 64.0
     rng = np.random.default_rng(seed)
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
@@ -110,7 +149,7 @@ def make_synthref(out_dir: str,
         image_id, split = index + 1, split_of(index, num_images)
         objects = sample_scene(rng, width, height, with_dots=index % 5 == 2)
         pixels = render(objects, rng, width, height)
-        file_name = f'synthref_{image_id:06d}.jpg'
+        file_name = image_name(image_id)
         Image.fromarray(pixels).save(
             osp.join(out_dir, 'images', file_name),
             format='JPEG', quality=90, subsampling=0, optimize=False)
