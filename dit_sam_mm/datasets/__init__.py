@@ -1,20 +1,23 @@
 """Datasets and data transforms for referring image segmentation.
 
 Importing this package registers ``RefCOCODataset`` (``mmseg.registry.DATASETS``)
-and ``LoadReferAnnotations``, ``ReferRandomFlip``, ``RandomGaussianBlur``,
-``TokenizeText`` and ``PackReferSegInputs`` (``mmseg.registry.TRANSFORMS``).
+and ``LoadReferImageFromFile``, ``LoadReferAnnotations``, ``ReferRandomFlip``,
+``RandomGaussianBlur``, ``TokenizeText`` and ``PackReferSegInputs``
+(``mmseg.registry.TRANSFORMS``).
 """
-from .refcoco import RefCOCODataset
+from .refcoco import RefCOCODataset, read_instances_json
 from .refer_pickle import UnsafePickleError, load_plain_pickle, load_refs
 from .transforms import (REFER_META_KEYS, LoadReferAnnotations,
-                         PackReferSegInputs, RandomGaussianBlur,
-                         ReferRandomFlip, TokenizeText, build_bert_tokenizer,
-                         decode_coco_segmentation, swap_left_right)
+                         LoadReferImageFromFile, PackReferSegInputs,
+                         RandomGaussianBlur, ReferRandomFlip, TokenizeText,
+                         build_bert_tokenizer, decode_coco_segmentation,
+                         read_image_file, swap_left_right)
 
 __all__ = [
-    'RefCOCODataset', 'LoadReferAnnotations', 'ReferRandomFlip',
+    'RefCOCODataset', 'LoadReferImageFromFile', 'LoadReferAnnotations',
+    'read_image_file', 'ReferRandomFlip',
     'TokenizeText', 'PackReferSegInputs', 'RandomGaussianBlur',
-    'REFER_META_KEYS', 'load_refs',
+    'REFER_META_KEYS', 'load_refs', 'read_instances_json',
     'load_plain_pickle', 'UnsafePickleError', 'swap_left_right',
     'decode_coco_segmentation', 'build_bert_tokenizer'
 ]

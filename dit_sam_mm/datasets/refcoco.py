@@ -14,6 +14,46 @@ from .refer_pickle import load_refs
 SAMPLE_MODES = ('sentence', 'ref')
 
 
+def read_instances_json(path: str) -> dict:
+    """Read a REFER ``instances.json``, naming the file in every error.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: The COCO-format content, with ``images`` and ``annotations``
+        lists.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not UTF-8 JSON (a truncated download: the
+            position is named), or lacks the ``images`` / ``annotations``
+            lists.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'REFER annotation file not found: {path!r}')
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            instances = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'{path!r} is not valid JSON: {err.msg} (line {err.lineno}, '
+            f'column {err.colno}, character {err.pos:,} of '
+            f'{osp.getsize(path):,} bytes); a truncated or damaged copy? '
+            'Download or generate it again') from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path!r} is not UTF-8 text (byte {err.start:,}): '
+                         'not an instances.json') from err
+    if not isinstance(instances, dict):
+        raise ValueError(f'{path!r} holds a JSON {type(instances).__name__}, '
+                         'not the COCO-format object of an instances.json')
+    for key in ('images', 'annotations'):
+        if not isinstance(instances.get(key), list):
+            raise ValueError(f'{path!r} has no {key!r} list: not a '
+                             'COCO-format instances.json')
+    return instances
+
+
 @DATASETS.register_module()
 class RefCOCODataset(BaseSegDataset):
     """Referring segmentation data in the REFER layout (RefCOCO family).
@@ -122,11 +162,7 @@ class RefCOCODataset(BaseSegDataset):
 
     def _read_instances(self, needed_ann_ids: set) -> tuple:
         """Read images and the annotations the selected refs point to."""
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
-                f'REFER annotation file not found: {self.ann_file!r}')
-        with open(self.ann_file, 'r', encoding='utf-8') as f:
-            instances = json.load(f)
+        instances = read_instances_json(self.ann_file)
         images = {img['id']: img for img in instances['images']}
         annotations = {
             ann['id']: ann

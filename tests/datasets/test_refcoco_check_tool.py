@@ -1,11 +1,14 @@
 """tools/dataset_converters/refcoco.py check on fixture folders."""
+import io
 import shutil
 import subprocess
 import sys
 
 import pickle
 
+import numpy as np
 import pytest
+from PIL import Image
 from tool_loader import load_tool
 
 
@@ -80,3 +83,62 @@ def test_runs_as_a_script(repo_root, tmp_path, write_refer_folder):
     assert done.returncode == 1, done.stderr
     assert 'refcocog_umd: missing' in done.stdout
     assert 'refs(umd).p' in done.stdout
+
+
+def _png(width, height):
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3),
+                                               dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format='PNG')
+    return buffer.getvalue()
+
+
+def test_unreadable_images_are_errors_with_their_names(
+        refcoco_tool, tmp_path, capsys, write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path)
+    images = data / 'coco' / 'train2014'
+    (images / 'fixture_000001.jpg').write_bytes(b'')
+    (images / 'fixture_000002.jpg').write_bytes(b'not an image at all')
+    (images / 'fixture_000003.jpg').write_bytes(_png(33, 32))  # json: 32x32
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 1
+    out = capsys.readouterr().out
+    assert '[ERROR] refcoco: 3 of 3 images under' in out
+    assert 'fixture_000001.jpg (empty file, 0 bytes)' in out
+    assert 'fixture_000002.jpg (not readable as an image: ' in out
+    assert ('fixture_000003.jpg (33x32 pixels, but instances.json says '
+            '32x32)') in out
+    assert 'all 3 images found' not in out and 'FAILED' in out
+
+
+def test_decode_images_finds_a_damaged_body(refcoco_tool, tmp_path, capsys,
+                                            write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path)
+    damaged = _png(32, 32)[:200]  # the header is whole, the pixels are not
+    (data / 'coco' / 'train2014' / 'fixture_000003.jpg').write_bytes(damaged)
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 0
+    assert 'headers read; --decode-images' in capsys.readouterr().out
+    assert refcoco_tool.main(['check', str(data), '--datasets', 'refcoco',
+                              '--decode-images']) == 1
+    out = capsys.readouterr().out
+    assert '1 of 3 images under' in out
+    assert 'fixture_000003.jpg (not readable as an image: cannot decode' in out
+    # whole images pass the full decode
+    (data / 'coco' / 'train2014' / 'fixture_000003.jpg').write_bytes(
+        _png(32, 32))
+    assert refcoco_tool.main(['check', str(data), '--datasets', 'refcoco',
+                              '--decode-images']) == 0
+    assert 'all 3 images found under' in capsys.readouterr().out
+
+
+def test_a_truncated_instances_json_is_an_error_naming_it(
+        refcoco_tool, tmp_path, capsys, write_refer_folder):
+    data = _data_root(write_refer_folder, tmp_path)
+    ann_file = data / 'refcoco' / 'instances.json'
+    ann_file.write_bytes(ann_file.read_bytes()[:100])
+    assert refcoco_tool.main(['check', str(data), '--datasets',
+                              'refcoco']) == 1
+    out = capsys.readouterr().out
+    assert f"[ERROR] refcoco: '{ann_file}' is not valid JSON" in out
+    assert 'of 100 bytes); a truncated or damaged copy?' in out

@@ -128,6 +128,41 @@ def test_missing_image_names_the_file(refer_variant):
         dataset[0]
 
 
+@pytest.mark.parametrize('content,message', [
+    (b'{"images": [{"id": 1, "file_na',
+     r'not valid JSON: .*\(line 1, column 23, character 22 of 30 bytes\)'),
+    (b'\xff\xfe\x00garbage', 'not UTF-8 text'),
+    (b'[]', 'holds a JSON list'),
+    (b'{"images": []}', "no 'annotations' list"),
+])
+def test_a_damaged_instances_json_is_named(refer_variant, content, message):
+    root = refer_variant()
+    (root / 'instances.json').write_bytes(content)
+    with pytest.raises(ValueError, match=message) as error:
+        build(root, split='train')
+    assert str(root / 'instances.json') in str(error.value)
+
+
+@pytest.mark.parametrize('content,error,message', [
+    (None, FileNotFoundError, 'image file not found'),
+    (b'', ValueError, r'empty \(0 bytes\)'),
+    (b'GIF89a not really', ValueError, 'cannot decode image file'),
+])
+def test_an_unreadable_image_is_named_by_the_loading_transform(
+        refer_variant, content, error, message):
+    root = refer_variant()
+    image = root / 'images' / 'fixture_000003.jpg'
+    if content is None:
+        image.unlink()
+    else:
+        image.write_bytes(content)
+    dataset = build(root, split='testB', test_mode=True,
+                    pipeline=[dict(type='LoadReferImageFromFile')])
+    with pytest.raises(error, match=message) as raised:
+        dataset[0]
+    assert str(image) in str(raised.value)
+
+
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'refs\(unc\)\.p'):
         build(tmp_path, split='train')

@@ -1,15 +1,19 @@
 """Flip with word swapping, tokenization, packing and full pipelines."""
+import os
+
 import numpy as np
 import pytest
 import torch
-from mmcv.transforms import RandomFlip
+from mmcv.transforms import LoadImageFromFile, RandomFlip
 from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
 from pycocotools.coco import COCO
 
-from dit_sam_mm.datasets import (LoadReferAnnotations, PackReferSegInputs,
+from dit_sam_mm.datasets import (LoadReferAnnotations,
+                                 LoadReferImageFromFile, PackReferSegInputs,
                                  RefCOCODataset, ReferRandomFlip,
-                                 TokenizeText, swap_left_right)
+                                 TokenizeText, read_image_file,
+                                 swap_left_right)
 
 
 @pytest.mark.parametrize('sentence, flipped', [
@@ -111,6 +115,28 @@ def test_tokenizer_pads_truncates_and_masks(vocab_file):
     assert out['text_mask'].tolist() == [1] * 8
 
 
+def test_tokenizer_counts_unknown_and_dropped_pieces(vocab_file):
+    tokenize = TokenizeText(vocab_file=vocab_file, max_length=8)
+
+    def counts(sentence):
+        out = tokenize(dict(sentence=sentence))
+        return (out['num_tokens'], out['num_unknown_tokens'],
+                out['num_dropped_tokens'])
+
+    assert counts('the man on the left') == (5, 0, 0)
+    assert counts('lowest zebra') == (3, 1, 0)  # low ##est [UNK]
+    assert counts('zebra giraffe okapi') == (3, 3, 0)
+    # 6 of 20 pieces fit in [CLS] + 6 + [SEP]; the unknown ones are all
+    # counted, read or not
+    assert counts('the man on the left ' * 3 + 'zebra ' * 5) == (20, 5, 14)
+    assert counts('the man on the left side') == (6, 0, 0)  # exactly full
+    packed = PackReferSegInputs()(
+        tokenize(dict(_sample(), sentence='lowest zebra')))
+    meta = packed['data_samples'].metainfo
+    assert (meta['num_tokens'], meta['num_unknown_tokens'],
+            meta['num_dropped_tokens']) == (3, 1, 0)
+
+
 def test_tokenizer_default_length_and_local_folder(vocab_file, tmp_path):
     from transformers import BertTokenizerFast
     BertTokenizerFast(vocab_file=vocab_file).save_pretrained(str(tmp_path))
@@ -154,6 +180,54 @@ def test_load_annotations_checks_image_size():
                   ori_shape=(6, 5), ref_id=9, ann_id=90, img_path='a.jpg')
     with pytest.raises(ValueError, match='ann_id=90'):
         LoadReferAnnotations()(sample)
+
+
+@pytest.mark.parametrize('color_type',
+                         ['color', 'color_ignore_orientation', 'grayscale'])
+def test_load_image_equals_mmcv_on_good_files(refer_root, color_type):
+    path = str(refer_root / 'images' / 'fixture_000001.jpg')
+    ours = TRANSFORMS.build(dict(type='LoadReferImageFromFile',
+                                 color_type=color_type, to_float32=True))
+    mmcv_loader = LoadImageFromFile(color_type=color_type, to_float32=True)
+    expected = mmcv_loader(dict(img_path=path))
+    loaded = ours(dict(img_path=path))
+    np.testing.assert_array_equal(loaded['img'], expected['img'])
+    assert loaded['img'].dtype == np.float32
+    assert loaded['img_shape'] == loaded['ori_shape'] == (30, 40)
+
+
+def test_read_image_file_names_the_file_in_every_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match='not found: .*missing.jpg'):
+        read_image_file(tmp_path / 'missing.jpg')
+    folder = tmp_path / 'folder.jpg'
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match='folder.jpg is a folder'):
+        read_image_file(folder)
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty.jpg is empty \(0 bytes\)'):
+        read_image_file(empty)
+    garbage = tmp_path / 'garbage.png'
+    garbage.write_bytes(b'\x89PNG\r\n not really')
+    for backend in ('cv2', 'pillow'):
+        with pytest.raises(ValueError,
+                           match='cannot decode image file .*garbage.png'):
+            read_image_file(garbage, imdecode_backend=backend)
+    loop = tmp_path / 'loop.jpg'  # unreadable even for root
+    os.symlink(loop, loop)
+    with pytest.raises(OSError, match='loop.jpg'):
+        read_image_file(loop)
+
+
+def test_load_image_ignore_empty_skips_unreadable_files(tmp_path):
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    for path in (empty, tmp_path / 'missing.jpg'):
+        assert LoadReferImageFromFile(ignore_empty=True)(
+            dict(img_path=str(path))) is None
+        with pytest.raises((ValueError, FileNotFoundError),
+                           match=path.name):
+            LoadReferImageFromFile()(dict(img_path=str(path)))
 
 
 def _pipelines(vocab_file):

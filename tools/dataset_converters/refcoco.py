@@ -12,20 +12,26 @@ Usage::
     python tools/dataset_converters/refcoco.py check data
     python tools/dataset_converters/refcoco.py check data --datasets refcoco
 
-It reports missing files, refs whose annotation or image is missing from
-``instances.json``, empty sentences, missing image files, and the number of
-sentences per split compared with the published counts (a difference is a
-warning, or an error with ``--strict``). Exit status 1 when anything is
+It reports missing files, a damaged ``instances.json``, refs whose annotation
+or image is missing from ``instances.json``, empty sentences, missing or
+unreadable image files (empty, no image, or another size than
+``instances.json`` says), and the number of sentences per split compared with
+the published counts (a difference is a warning, or an error with
+``--strict``). Images are checked by their header (fast); ``--decode-images``
+decodes each one fully as training does. Exit status 1 when anything is
 missing or broken, 0 otherwise.
 """
 import argparse
-import json
+import os
 import os.path as osp
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
-from dit_sam_mm.datasets import load_refs
+from PIL import Image
+
+from dit_sam_mm.datasets import load_refs, read_image_file, read_instances_json
 from dit_sam_mm.utils.cli import run_main
 
 #: name -> (folder, refs file, sentences per split). RefCOCO (unc) counts
@@ -73,6 +79,72 @@ class Report:
         print(f'[ERROR] {message}')
 
 
+def image_problem(path: str, size: Tuple[int, int],
+                  decode: bool = False) -> Optional[str]:
+    """Why an image file cannot be trained on, or None when it can.
+
+    Args:
+        path (str): The image file (it exists).
+        size (tuple[int, int]): (width, height) recorded in instances.json.
+        decode (bool): Decode the whole image as the data pipeline does
+            (OpenCV, EXIF orientation ignored) instead of reading its header
+            with PIL. Defaults to False.
+
+    Returns:
+        str | None: The problem: empty, not readable as an image, or another
+        size than recorded.
+    """
+    if osp.getsize(path) == 0:
+        return 'empty file, 0 bytes'
+    try:
+        if decode:
+            height, width = read_image_file(
+                path, color_type='color_ignore_orientation').shape[:2]
+        else:
+            with Image.open(path) as image:
+                width, height = image.size
+    # PIL reports a bad header as OSError, SyntaxError or its bomb error.
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) \
+            as err:
+        return f'not readable as an image: {err}'
+    if (width, height) != tuple(size):
+        return (f'{width}x{height} pixels, but instances.json says '
+                f'{size[0]}x{size[1]}')
+    return None
+
+
+class ImageChecker:
+    """Checks image files, each once (the RefCOCO family shares COCO's).
+
+    Args:
+        decode (bool): Decode each image fully instead of reading its header.
+            Defaults to False.
+    """
+
+    def __init__(self, decode: bool = False) -> None:
+        self.decode = decode
+        self._problems: Dict[str, Optional[str]] = {}
+
+    def problems(self, sizes: Dict[str, Tuple[int, int]]) -> Dict[str, str]:
+        """The problems of the files in ``sizes`` that cannot be used.
+
+        Args:
+            sizes (dict): Image file -> (width, height) in instances.json.
+
+        Returns:
+            dict: Image file -> problem (see :func:`image_problem`), for the
+            bad ones only.
+        """
+        todo = [path for path in sizes if path not in self._problems]
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            found = pool.map(
+                lambda path: image_problem(path, sizes[path], self.decode),
+                todo)
+            self._problems.update(zip(todo, found))
+        return {path: self._problems[path] for path in sizes
+                if self._problems[path] is not None}
+
+
 def _examples(items: List) -> str:
     shown = ', '.join(str(i) for i in items[:SHOWN])
     return shown + (f', ... ({len(items)} in all)' if len(items) > SHOWN
@@ -80,8 +152,16 @@ def _examples(items: List) -> str:
 
 
 def check_dataset(data_root: str, name: str, image_dir: str,
-                  report: Report) -> None:
-    """Check one dataset of :data:`KNOWN_DATASETS`, writing to ``report``."""
+                  report: Report, image_checker: ImageChecker) -> None:
+    """Check one dataset of :data:`KNOWN_DATASETS`, writing to ``report``.
+
+    Args:
+        data_root (str): Folder holding the dataset folders.
+        name (str): A key of :data:`KNOWN_DATASETS`.
+        image_dir (str): Folder of the images.
+        report (Report): Collects the findings.
+        image_checker (ImageChecker): Checks the image files.
+    """
     folder, refs_name, known = KNOWN_DATASETS[name]
     ann_file = osp.join(data_root, folder, 'instances.json')
     refs_file = osp.join(data_root, folder, refs_name)
@@ -96,10 +176,13 @@ def check_dataset(data_root: str, name: str, image_dir: str,
     except Exception as err:  # unreadable or unsafe pickle
         report.error(f'{name}: cannot read {refs_file}: {err}')
         return
-    with open(ann_file, 'r', encoding='utf-8') as f:
-        instances = json.load(f)
-    images = {img['id']: img for img in instances.get('images', [])}
-    ann_ids = {ann['id'] for ann in instances.get('annotations', [])}
+    try:
+        instances = read_instances_json(ann_file)
+    except ValueError as err:  # truncated or not an instances.json
+        report.error(f'{name}: {err}')
+        return
+    images = {img['id']: img for img in instances['images']}
+    ann_ids = {ann['id'] for ann in instances['annotations']}
 
     counts = Counter()
     no_ann, no_image, empty = [], [], []
@@ -133,29 +216,56 @@ def check_dataset(data_root: str, name: str, image_dir: str,
                     f'published counts ({expected}); a partial or modified '
                     'copy?')
 
-    image_files = sorted({images[r['image_id']]['file_name']
-                          for r in refs if r['image_id'] in images})
+    sizes = {images[r['image_id']]['file_name']:
+             (images[r['image_id']]['width'], images[r['image_id']]['height'])
+             for r in refs if r['image_id'] in images}
+    image_files = sorted(sizes)
     absent = [f for f in image_files
               if not osp.isfile(osp.join(image_dir, f))]
     if absent:
         report.error(f'{name}: {len(absent):,} of {len(image_files):,} '
                      f'images missing under {image_dir}: {_examples(absent)}'
                      f'; they are the {COCO_SOURCE} {image_dir}')
-    else:
+    present = {osp.join(image_dir, f): sizes[f]
+               for f in sorted(set(image_files) - set(absent))}
+    bad = image_checker.problems(present)
+    if bad:
+        report.error(f'{name}: {len(bad):,} of {len(image_files):,} images '
+                     f'under {image_dir} cannot be used: ' + _examples(
+                         [f'{osp.relpath(p, image_dir)} ({problem})'
+                          for p, problem in bad.items()])
+                     + '; download them again')
+    if not absent and not bad:
+        how = ('decoded' if image_checker.decode else
+               'headers read; --decode-images decodes them fully')
         report.ok(f'{name}: all {len(image_files):,} images found under '
-                  f'{image_dir}')
+                  f'{image_dir} and readable ({how})')
 
 
 def check(data_root: str, datasets: List[str], image_dir: Optional[str],
-          strict: bool) -> int:
-    """Check ``datasets`` under ``data_root``; return the exit status."""
+          strict: bool, decode_images: bool = False) -> int:
+    """Check ``datasets`` under ``data_root``; return the exit status.
+
+    Args:
+        data_root (str): Folder holding coco/, refcoco/, ...
+        datasets (List[str]): Names of :data:`KNOWN_DATASETS` to check.
+        image_dir (str, optional): COCO train2014 folder. Defaults to
+            ``DATA_ROOT/coco/train2014``.
+        strict (bool): Split-size differences are errors.
+        decode_images (bool): Decode every image fully instead of reading its
+            header. Defaults to False.
+
+    Returns:
+        int: 1 when an error was found, else 0.
+    """
     image_dir = image_dir or osp.join(data_root, 'coco', 'train2014')
     report = Report(strict=strict)
     if not osp.isdir(image_dir):
         report.error(f'image folder {image_dir} is missing; it holds the '
                      f'{COCO_SOURCE} {image_dir}')
+    image_checker = ImageChecker(decode=decode_images)
     for name in datasets:
-        check_dataset(data_root, name, image_dir, report)
+        check_dataset(data_root, name, image_dir, report, image_checker)
     verdict = 'FAILED' if report.errors else 'OK'
     print(f'{verdict}: {report.errors} error(s), {report.warnings} '
           f'warning(s) in {data_root}')
@@ -179,6 +289,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     checker.add_argument(
         '--strict', action='store_true',
         help='treat split-size differences as errors')
+    checker.add_argument(
+        '--decode-images', action='store_true',
+        help='decode every image fully, as training does (slower); by default '
+        'only the image headers are read')
     return parser.parse_args(argv)
 
 
@@ -186,7 +300,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.command == 'check':
         return check(args.data_root, args.datasets, args.image_dir,
-                     args.strict)
+                     args.strict, args.decode_images)
     return 2
 
 

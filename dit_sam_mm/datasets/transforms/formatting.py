@@ -7,10 +7,12 @@ import torch
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
 
-#: PackSegInputs' default meta keys plus the referring-expression ones.
+#: PackSegInputs' default meta keys plus the referring-expression ones
+#: (the token counts are those of ``TokenizeText``).
 REFER_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
                    'pad_shape', 'img_padding_size', 'scale_factor', 'flip',
-                   'flip_direction', 'sentence', 'ref_id', 'sent_id', 'split')
+                   'flip_direction', 'sentence', 'ref_id', 'sent_id', 'split',
+                   'num_tokens', 'num_unknown_tokens', 'num_dropped_tokens')
 
 
 @TRANSFORMS.register_module()
@@ -28,7 +30,8 @@ class PackReferSegInputs(PackSegInputs):
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo. Defaults
             to :data:`REFER_META_KEYS` (PackSegInputs' keys + ``sentence``,
-            ``ref_id``, ``sent_id``, ``split``).
+            ``ref_id``, ``sent_id``, ``split`` and ``TokenizeText``'s token
+            counts).
     """
 
     def __init__(self, meta_keys: Sequence[str] = REFER_META_KEYS) -> None:

@@ -1,12 +1,132 @@
-"""Decoding of a ref's mask from its COCO segmentation."""
-from typing import Union
+"""Image reading that names the file in every error; decoding of ref masks."""
+from pathlib import Path
+from typing import Optional, Union
 
 import cv2
+import mmcv
+import mmengine.fileio as fileio
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, LoadImageFromFile
 from pycocotools import mask as mask_utils
 
 from mmseg.registry import TRANSFORMS
+
+
+def read_image_file(path: Union[str, Path],
+                    color_type: str = 'color',
+                    imdecode_backend: str = 'cv2',
+                    backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read and decode an image file, naming the file in every error.
+
+    The image is what ``mmcv.imfrombytes`` decodes from the file's bytes;
+    MMCV's own reading leaves the file out of some errors (OpenCV's
+    ``!buf.empty()`` assertion for a zero-byte file) and raises an
+    ``AssertionError`` for an undecodable one.
+
+    Args:
+        path (str | Path): The image file (local or any MMEngine file backend).
+        color_type (str): The ``flag`` of :func:`mmcv.imfrombytes`, e.g.
+            ``'color'`` (BGR) or ``'color_ignore_orientation'``. Defaults to
+            ``'color'``.
+        imdecode_backend (str): The decoding backend of
+            :func:`mmcv.imfrombytes`. Defaults to ``'cv2'``.
+        backend_args (dict, optional): Arguments of the file backend.
+            Defaults to None.
+
+    Returns:
+        np.ndarray: The decoded image.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        IsADirectoryError: The path is a folder.
+        OSError: Another reading error (e.g. no permission); the operating
+            system's message names the file.
+        ValueError: The file is empty or cannot be decoded.
+    """
+    path = str(path)
+    try:
+        img_bytes = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'image file not found: {path}') from err
+    except IsADirectoryError as err:
+        raise IsADirectoryError(
+            f'{path} is a folder, not an image file') from err
+    if not img_bytes:
+        raise ValueError(f'image file {path} is empty (0 bytes): '
+                         'replace it with a complete copy')
+    try:
+        img = mmcv.imfrombytes(img_bytes, flag=color_type,
+                               backend=imdecode_backend)
+    except Exception as err:  # each backend its own: cv2.error, OSError, ...
+        raise ValueError(f'cannot decode image file {path}: {err}') from err
+    if img is None:
+        raise ValueError(
+            f'cannot decode image file {path}: not an image, or a format or '
+            f'corruption the {imdecode_backend!r} decoder cannot read '
+            f'({len(img_bytes):,} bytes)')
+    return img
+
+
+@TRANSFORMS.register_module()
+class LoadReferImageFromFile(LoadImageFromFile):
+    """MMCV's ``LoadImageFromFile`` whose every reading error names the file.
+
+    A missing, empty or undecodable image stops the run with a
+    ``FileNotFoundError`` / ``ValueError`` naming it (read by
+    :func:`read_image_file`) instead of OpenCV's assertion without a file
+    name. Everything else is ``LoadImageFromFile``'s, except the deprecated
+    ``file_client_args``, which it does not take (use ``backend_args``).
+
+    Required keys: ``img_path``.
+    Added keys: ``img``, ``img_shape``, ``ori_shape``.
+
+    Args:
+        to_float32 (bool): Convert the image to float32. Defaults to False.
+        color_type (str): The ``flag`` of :func:`mmcv.imfrombytes`.
+            Defaults to ``'color'``.
+        imdecode_backend (str): The decoding backend. Defaults to ``'cv2'``.
+        ignore_empty (bool): Return None (the dataset then draws another
+            sample) instead of raising when the image cannot be read.
+            Defaults to False.
+        backend_args (dict, optional): Arguments of the file backend.
+            Defaults to None.
+    """
+
+    def __init__(self,
+                 to_float32: bool = False,
+                 color_type: str = 'color',
+                 imdecode_backend: str = 'cv2',
+                 ignore_empty: bool = False,
+                 *,
+                 backend_args: Optional[dict] = None) -> None:
+        super().__init__(to_float32=to_float32, color_type=color_type,
+                         imdecode_backend=imdecode_backend,
+                         ignore_empty=ignore_empty,
+                         backend_args=backend_args)
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Read ``results['img_path']`` into ``results['img']``.
+
+        Args:
+            results (dict): Sample holding ``img_path``.
+
+        Returns:
+            dict | None: ``results`` with the image and its shapes, or None
+            for an unreadable image with ``ignore_empty=True``.
+        """
+        try:
+            img = read_image_file(results['img_path'], self.color_type,
+                                  self.imdecode_backend, self.backend_args)
+        except (OSError, ValueError):
+            if self.ignore_empty:
+                return None
+            raise
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
 
 
 def decode_coco_segmentation(segmentation: Union[list, dict], height: int,

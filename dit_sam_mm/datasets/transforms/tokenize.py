@@ -54,7 +54,13 @@ class TokenizeText(BaseTransform):
 
     Required keys: ``sentence``.
     Added keys: ``text_ids`` (np.int64, (max_length,)), ``text_mask``
-    (np.int64, (max_length,), 1 = real token incl. [CLS]/[SEP], 0 = padding).
+    (np.int64, (max_length,), 1 = real token incl. [CLS]/[SEP], 0 = padding),
+    and how much of the sentence the model reads (``PackReferSegInputs``
+    puts the counts in the metainfo; the inferencer reports them):
+    ``num_tokens`` (int, the sentence's word pieces without [CLS]/[SEP]),
+    ``num_unknown_tokens`` (int, those not in the vocabulary, read as
+    [UNK]) and ``num_dropped_tokens`` (int, the pieces past
+    ``max_length - 2`` cut off by truncation; 0 = the whole sentence is read).
 
     Args:
         tokenizer (str, optional): Local tokenizer folder (e.g. a saved
@@ -83,7 +89,7 @@ class TokenizeText(BaseTransform):
                                               do_lower_case)
 
     def transform(self, results: dict) -> dict:
-        """Add ``text_ids`` and ``text_mask`` to ``results``.
+        """Add the token ids, attention mask and token counts to ``results``.
 
         Args:
             results (dict): Sample holding ``sentence``.
@@ -108,6 +114,16 @@ class TokenizeText(BaseTransform):
         results['text_ids'] = np.asarray(encoded['input_ids'], dtype=np.int64)
         results['text_mask'] = np.asarray(
             encoded['attention_mask'], dtype=np.int64)
+        pieces = self.tokenizer(
+            sentence, add_special_tokens=False, verbose=False,
+            return_attention_mask=False,
+            return_token_type_ids=False)['input_ids']
+        kept = (int(results['text_mask'].sum())
+                - self.tokenizer.num_special_tokens_to_add(pair=False))
+        results['num_tokens'] = len(pieces)
+        results['num_unknown_tokens'] = pieces.count(
+            self.tokenizer.unk_token_id)
+        results['num_dropped_tokens'] = len(pieces) - kept
         return results
 
     def __repr__(self) -> str:
