@@ -7,7 +7,10 @@ Example::
         --out-file result.png --device cpu
 
 It prints the mask area and a score, the mean probability (sigmoid of the mask logits) over the
-mask's pixels: near 1 when the model is sure of every pixel it selected, 0 for an empty mask.
+mask's pixels: near 1 when the model is sure of every pixel it selected, 0 for an empty mask. It
+also prints how many word pieces of the sentence the model's vocabulary does not know (read as
+[UNK]) and how many were cut off past the tokenizer's length, with a warning on stderr when most
+pieces are unknown (the mask then does not follow the sentence) or the sentence was cut.
 """
 import argparse
 import os.path as osp
@@ -19,7 +22,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 
 import mmcv  # noqa: E402
 
-from dit_sam_mm.apis import ReferSegInferencer  # noqa: E402
+from dit_sam_mm.apis import ReferSegInferencer, read_image  # noqa: E402
 from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
@@ -35,19 +38,30 @@ def parse_args() -> argparse.Namespace:
                         help='picture to write (default: result.png)')
     parser.add_argument('--device', default=None,
                         help='device, e.g. cpu or cuda:0 (default: cuda:0 if available)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='load a checkpoint whose keys do not all match the config (missing '
+                        'or unexpected keys); refused by default')
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device)
-    result = inferencer(args.img, args.sentence, draw=True)
+    image = read_image(args.img)  # a bad image fails before the (slow) model load
+    inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device,
+                                    allow_partial=args.allow_partial)
+    result = inferencer(image, args.sentence, draw=True)
     mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
     height, width = result.mask.shape
     print(f'sentence: "{args.sentence}"')
     print(f'mask area: {result.area} px ({100.0 * result.area / (height * width):.1f}% of the '
           f'{width}x{height} image)')
     print(f'score: {result.score:.3f} (mean probability inside the mask)')
+    tokens = result.tokens
+    if tokens is not None:
+        print(f'word pieces: {tokens.num_tokens}, {tokens.num_unknown} unknown (read as [UNK]), '
+              f'{tokens.num_kept} read, {tokens.num_dropped} dropped past the tokenizer\'s length')
+        for warning in tokens.warnings():
+            print(f'image_demo.py: warning: {warning}', file=sys.stderr)
     print(f'picture: {args.out_file}')
     return 0
 

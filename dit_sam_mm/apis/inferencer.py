@@ -11,10 +11,61 @@ import torch
 from mmcv.transforms import Compose
 from mmseg.structures import SegDataSample
 
+from ..datasets.transforms import read_image_file
 from ..visualization import ReferSegLocalVisualizer
 from .model_init import ConfigType, inference_pipeline_cfg, init_refer_model
 
 ImageType = Union[str, Path, np.ndarray]
+
+#: What :func:`read_image` takes as an image array.
+ACCEPTED_ARRAYS = ('a BGR array (H, W, 3) or a grey one (H, W) or (H, W, 1), of uint8 (0-255) or '
+                   'float (values in [0, 1])')
+
+
+class TokenCounts(NamedTuple):
+    """How much of the sentence the model read, as counted by ``TokenizeText``.
+
+    Attributes:
+        num_tokens (int): Word pieces of the sentence (without [CLS] and [SEP]).
+        num_unknown (int): Pieces not in the model's vocabulary, read as [UNK].
+        num_dropped (int): Pieces past the tokenizer's ``max_length - 2`` that the model never
+            saw (0 when the whole sentence was read).
+    """
+    num_tokens: int
+    num_unknown: int
+    num_dropped: int
+
+    @property
+    def num_kept(self) -> int:
+        """Pieces the model read."""
+        return self.num_tokens - self.num_dropped
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the end of the sentence was cut off."""
+        return self.num_dropped > 0
+
+    def warnings(self) -> List[str]:
+        """What a user should be told: most pieces unknown, or the sentence cut off.
+
+        Returns:
+            List[str]: One line per problem; empty when the model read the sentence.
+        """
+        lines = []
+        if self.num_tokens and self.num_unknown == self.num_tokens:
+            lines.append(f'none of the {self.num_tokens} word pieces of the sentence is in the '
+                         "model's vocabulary (all read as [UNK]): the mask does not follow the "
+                         'sentence; use words like those the model was trained on')
+        elif 2 * self.num_unknown > self.num_tokens:
+            lines.append(f'{self.num_unknown} of the {self.num_tokens} word pieces of the '
+                         "sentence are not in the model's vocabulary (read as [UNK]): the mask "
+                         'may not follow the sentence; use words like those the model was '
+                         'trained on')
+        if self.truncated:
+            lines.append(f'the sentence has {self.num_tokens} word pieces but the model reads only '
+                         f'the first {self.num_kept}: the last {self.num_dropped} were dropped; '
+                         'shorten it')
+        return lines
 
 
 class ReferSegResult(NamedTuple):
@@ -29,11 +80,16 @@ class ReferSegResult(NamedTuple):
             logits), when asked for with ``return_probs``.
         visualization (np.ndarray, optional): RGB picture (mask overlay and sentence), when
             asked for with ``draw`` or ``out_dir``.
+        tokens (TokenCounts, optional): How many word pieces of the sentence were unknown to the
+            model's vocabulary or cut off by truncation (:meth:`TokenCounts.warnings` says when
+            the mask cannot follow the sentence). None when the config's tokenizer is not
+            ``TokenizeText``.
     """
     mask: np.ndarray
     score: float
     probs: Optional[np.ndarray] = None
     visualization: Optional[np.ndarray] = None
+    tokens: Optional[TokenCounts] = None
 
     @property
     def area(self) -> int:
@@ -41,30 +97,59 @@ class ReferSegResult(NamedTuple):
         return int(np.count_nonzero(self.mask))
 
 
-def read_image(image: ImageType) -> np.ndarray:
+def _check_array(image: np.ndarray, name: str) -> np.ndarray:
+    """An accepted image array (see :data:`ACCEPTED_ARRAYS`) as a contiguous BGR uint8 array."""
+
+    def refused(problem: str) -> ValueError:
+        return ValueError(f'{name}: {problem}; an image array must be {ACCEPTED_ARRAYS}')
+
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise refused(f'got shape {image.shape}')
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise refused(f'the image array is empty (shape {image.shape})')
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise refused('the float image array holds NaN or infinite values')
+        low, high = float(image.min()), float(image.max())
+        if low < 0.0 or high > 1.0:
+            raise refused(f'the float image array holds values in [{low:g}, {high:g}], not in '
+                          '[0, 1] (for 0-255 values convert it with .astype(np.uint8))')
+        image = np.round(image.astype(np.float32) * 255.0).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise refused(f'got dtype {image.dtype}')
+    if image.ndim == 2:
+        image = mmcv.gray2bgr(image)
+    return np.ascontiguousarray(image)
+
+
+def read_image(image: ImageType, name: str = 'image') -> np.ndarray:
     """An image file or array as a BGR uint8 array (H, W, 3), as ``mmcv.imread`` gives it.
+
+    Args:
+        image (str | Path | np.ndarray): An image file (read in colour, BGR), or an array: BGR
+            (H, W, 3) or grey (H, W) / (H, W, 1), uint8 (0-255) or float with values in [0, 1]
+            (multiplied by 255 and rounded).
+        name (str): What to call the image in error messages (the argument it came from).
+            Defaults to ``'image'``.
+
+    Returns:
+        np.ndarray: The contiguous BGR uint8 array.
 
     Raises:
         FileNotFoundError: The file does not exist (named).
-        ValueError: The file is no readable image, or the array is not (H, W) / (H, W, 3).
+        IsADirectoryError: The path is a folder (named).
+        TypeError: ``image`` is neither a path nor an array.
+        ValueError: The file is empty or no image (named); the array is empty, of another shape
+            or dtype, or a float array with values outside [0, 1], NaN or infinite.
     """
     if isinstance(image, (str, Path)):
-        if not osp.isfile(image):
-            raise FileNotFoundError(f'image file not found: {image}')
-        array = mmcv.imread(str(image), flag='color')
-        if array is None:
-            raise ValueError(f'cannot read image {str(image)!r}: not an image file or a '
-                             'format OpenCV cannot decode')
-        return array
+        return read_image_file(image, color_type='color')
     if not isinstance(image, np.ndarray):
-        raise TypeError(f'an image must be a file path or a numpy array, got '
+        raise TypeError(f'{name}: an image must be a file path or a numpy array, got '
                         f'{type(image).__name__}')
-    if image.ndim == 2:
-        return mmcv.gray2bgr(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f'an image array must be (H, W) or (H, W, 3) BGR, got shape '
-                         f'{image.shape}')
-    return image
+    return _check_array(image, name)
 
 
 def _as_batch(images: Union[ImageType, Sequence[ImageType]],
@@ -96,12 +181,27 @@ class ReferSegInferencer:
     preprocessor normalises and pads) and runs ``model.test_step``, whose post-processing crops the
     padding and resizes to the original image size.
 
+    Images are files (read in colour: EXIF orientation applied, alpha dropped) or numpy arrays in
+    OpenCV's BGR channel order (as ``mmcv.imread`` / ``cv2.imread`` return them; flip the last axis
+    of an RGB array): (H, W, 3), or grey (H, W) / (H, W, 1). Arrays are uint8 (0-255) or float
+    (any float dtype) with values in [0, 1], which are multiplied by 255 and rounded to uint8, so
+    a float image gives the prediction of its 8-bit version. Anything else (an empty array, other
+    shapes, other dtypes, a float outside [0, 1], NaN or infinity) is refused with a
+    ``ValueError`` naming the argument; a missing file (``FileNotFoundError``), a folder
+    (``IsADirectoryError``) or an empty or undecodable file (``ValueError``), with one naming the
+    file.
+
+    Each result also says how much of its sentence the model read (``result.tokens``): the word
+    pieces unknown to the vocabulary (read as [UNK]: a sentence of unknown words still gives a
+    mask, which does not follow it) and those cut off past the tokenizer's ``max_length``.
+
     Example::
 
         >>> inferencer = ReferSegInferencer('configs/dit/ldit_vitb_refcoco.py',
         ...                                 weights='work_dirs/ldit/epoch_40.pth', device='cpu')
         >>> result = inferencer('demo.jpg', 'the man on the left', return_probs=True)
         >>> result.mask.shape, result.area, result.score, result.probs.max()
+        >>> result.tokens.num_unknown, result.tokens.truncated, result.tokens.warnings()
         >>> results = inferencer(['a.jpg', bgr_array], ['the red car', 'the dog'], draw=True)
 
     Args:
@@ -112,6 +212,8 @@ class ReferSegInferencer:
             GPU when there is one, else the CPU.
         cfg_options (dict, optional): Overrides merged into the config.
         batch_size (int): Samples per forward pass when called with lists. Defaults to 8.
+        allow_partial (bool): Load a checkpoint whose keys do not all match the config (missing
+            or unexpected keys); refused by default. Defaults to False.
     """
 
     def __init__(self,
@@ -119,10 +221,12 @@ class ReferSegInferencer:
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
                  cfg_options: Optional[dict] = None,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8,
+                 allow_partial: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        self.model, self.cfg = init_refer_model(model, weights, device, cfg_options)
+        self.model, self.cfg = init_refer_model(model, weights, device, cfg_options,
+                                                allow_partial=allow_partial)
         self.pipeline = Compose(inference_pipeline_cfg(self.cfg))
         self.batch_size = batch_size
         self._visualizer: Optional[ReferSegLocalVisualizer] = None
@@ -144,8 +248,9 @@ class ReferSegInferencer:
         """Segment the object each sentence refers to.
 
         Args:
-            images (str | Path | np.ndarray | Sequence): An image file or a BGR uint8 array
-                (H, W, 3) (as ``mmcv.imread`` returns; (H, W) grey is accepted), or a list of them.
+            images (str | Path | np.ndarray | Sequence): An image file or array (see the class
+                documentation: BGR (H, W, 3) or grey, uint8 or float in [0, 1]), or a list of
+                them.
             sentences (str | Sequence[str]): The referring sentence, or a list with one sentence
                 per image.
             return_probs (bool): Also return the probability maps. Defaults to False.
@@ -157,7 +262,8 @@ class ReferSegInferencer:
             ReferSegResult | List[ReferSegResult]: One result for one pair, a list for lists.
         """
         images, sentences, batched = _as_batch(images, sentences)
-        arrays = [read_image(image) for image in images]
+        arrays = [read_image(image, f'images[{i}]' if batched else 'images')
+                  for i, image in enumerate(images)]
         results: List[ReferSegResult] = []
         for start in range(0, len(arrays), self.batch_size):
             stop = start + self.batch_size
@@ -199,4 +305,13 @@ class ReferSegInferencer:
         picture = None
         if draw:
             picture = self.visualizer.draw_sample(mmcv.bgr2rgb(array), output, draw_gt=False)
-        return ReferSegResult(mask, score, probs if return_probs else None, picture)
+        return ReferSegResult(mask, score, probs if return_probs else None, picture,
+                              _token_counts(output.metainfo))
+
+
+def _token_counts(meta: dict) -> Optional[TokenCounts]:
+    """The token counts ``TokenizeText`` put in a sample's metainfo (None without them)."""
+    keys = ('num_tokens', 'num_unknown_tokens', 'num_dropped_tokens')
+    if not all(key in meta for key in keys):
+        return None
+    return TokenCounts(*(int(meta[key]) for key in keys))

@@ -8,8 +8,11 @@ import torch
 from mmseg.registry import DATASETS
 from refer_model_fixture import write_tiny_model
 
-from dit_sam_mm.apis import ReferSegInferencer, inference_pipeline_cfg
+from dit_sam_mm.apis import ReferSegInferencer, TokenCounts, inference_pipeline_cfg
 from dit_sam_mm.utils import CheckpointKeyMismatchError
+
+#: What every refused image array's message says is accepted.
+ACCEPTED = r'uint8 \(0-255\) or float \(values in \[0, 1\]\)'
 
 
 @pytest.fixture(scope='module')
@@ -26,6 +29,16 @@ def inferencer(tiny):
 @pytest.fixture(scope='module')
 def image_path(tiny):
     return str(sorted((tiny.data_root / 'images').glob('*.jpg'))[0])
+
+
+@pytest.fixture(scope='module')
+def partial_checkpoint(tiny, tmp_path_factory):
+    """The tiny checkpoint without ``decode_head.text_proj.weight``."""
+    state = torch.load(tiny.checkpoint, weights_only=True)['state_dict']
+    state.pop('decode_head.text_proj.weight')
+    path = tmp_path_factory.mktemp('partial') / 'partial.pth'
+    torch.save(dict(state_dict=state), path)
+    return path
 
 
 def test_pipeline_is_the_test_pipeline_without_annotations(inferencer):
@@ -106,15 +119,99 @@ def test_bad_input_errors(inferencer, image_path, tmp_path):
         inferencer(np.zeros((8, 8, 4), np.uint8), 'the red circle')
 
 
-def test_checkpoint_errors(tiny, tmp_path):
+def test_checkpoint_errors(tiny, tmp_path, partial_checkpoint):
     with pytest.raises(FileNotFoundError, match='nothing.pth'):
         ReferSegInferencer(str(tiny.config), weights=str(tmp_path / 'nothing.pth'), device='cpu')
-    state = torch.load(tiny.checkpoint, weights_only=True)['state_dict']
-    state.pop('decode_head.text_proj.weight')
-    partial = tmp_path / 'partial.pth'
-    torch.save(dict(state_dict=state), partial)
     with pytest.raises(CheckpointKeyMismatchError, match='decode_head.text_proj.weight'):
-        ReferSegInferencer(str(tiny.config), weights=str(partial), device='cpu')
+        ReferSegInferencer(str(tiny.config), weights=str(partial_checkpoint), device='cpu')
+
+
+def test_allow_partial_loads_the_keys_there_are(tiny, partial_checkpoint, image_path):
+    partial = ReferSegInferencer(str(tiny.config), weights=str(partial_checkpoint), device='cpu',
+                                 allow_partial=True)
+    state = torch.load(partial_checkpoint, weights_only=True)['state_dict']
+    loaded = partial.model.state_dict()
+    assert set(loaded) - set(state) == {'decode_head.text_proj.weight'}
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+    assert partial(image_path, 'the red circle').mask.shape == (64, 64)
+
+
+def test_float_and_other_layouts_give_the_8_bit_prediction(inferencer, image_path):
+    bgr = mmcv.imread(image_path)
+    expected = inferencer(bgr, 'the red circle', return_probs=True).probs
+    for dtype in (np.float16, np.float32, np.float64):
+        floats = (bgr / 255.0).astype(dtype)
+        np.testing.assert_array_equal(
+            inferencer(floats, 'the red circle', return_probs=True).probs, expected)
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    np.testing.assert_array_equal(  # a flipped view (negative strides) works
+        inferencer(rgb[:, :, ::-1], 'the red circle', return_probs=True).probs, expected)
+    grey = mmcv.imread(image_path, flag='grayscale')
+    np.testing.assert_array_equal(
+        inferencer(grey[:, :, None], 'the red circle', return_probs=True).probs,
+        inferencer(grey, 'the red circle', return_probs=True).probs)
+
+
+@pytest.mark.parametrize('array, message', [
+    (np.zeros((0, 0), np.uint8), r'the image array is empty \(shape \(0, 0\)\)'),
+    (np.zeros((0, 7, 3), np.uint8), r'empty \(shape \(0, 7, 3\)\)'),
+    (np.zeros(8, np.uint8), r'got shape \(8,\)'),
+    (np.zeros((2, 8, 8, 3), np.uint8), r'got shape \(2, 8, 8, 3\)'),
+    (np.full((8, 8, 3), 200.0, np.float32),
+     r'values in \[200, 200\], not in \[0, 1\] \(for 0-255 values convert it with '
+     r'\.astype\(np\.uint8\)\)'),
+    (np.full((8, 8), -0.5), r'values in \[-0.5, -0.5\]'),
+    (np.array([[0.5, np.nan]] * 2, np.float32), 'NaN or infinite'),
+    (np.array([[0.5, np.inf]] * 2), 'NaN or infinite'),
+    (np.ones((8, 8, 3), bool), 'got dtype bool'),
+    (np.ones((8, 8, 3), np.int64), 'got dtype int64'),
+    (np.ones((8, 8, 3), np.uint16), 'got dtype uint16'),
+])
+def test_refused_arrays_name_the_argument_and_what_is_accepted(inferencer, image_path, array,
+                                                               message):
+    with pytest.raises(ValueError, match=f'^images: .*{message}.*; an image array must be a '
+                       f'BGR array .*{ACCEPTED}'):
+        inferencer(array, 'the red circle')
+    with pytest.raises(ValueError, match=r'^images\[1\]: '):
+        inferencer([image_path, array], ['the red circle', 'the blue square'])
+
+
+def test_a_folder_or_an_empty_file_is_named(inferencer, tmp_path):
+    with pytest.raises(IsADirectoryError, match=f'{tmp_path} is a folder, not an image file'):
+        inferencer(str(tmp_path), 'the red circle')
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty.jpg is empty \(0 bytes\)'):
+        inferencer(empty, 'the red circle')
+
+
+def test_results_count_unknown_and_dropped_word_pieces(inferencer, image_path):
+    known, unknown, mostly, long = inferencer(
+        [image_path] * 4,
+        ['the red circle', 'zebra giraffe', 'the zebra giraffe', 'the red circle ' * 10])
+    assert known.tokens == TokenCounts(num_tokens=3, num_unknown=0, num_dropped=0)
+    assert known.tokens.num_kept == 3 and not known.tokens.truncated
+    assert known.tokens.warnings() == []
+    assert unknown.tokens == (2, 2, 0)
+    assert unknown.tokens.warnings() == [
+        "none of the 2 word pieces of the sentence is in the model's vocabulary (all read as "
+        '[UNK]): the mask does not follow the sentence; use words like those the model was '
+        'trained on']
+    assert mostly.tokens == (3, 2, 0)
+    assert mostly.tokens.warnings()[0].startswith('2 of the 3 word pieces of the sentence are '
+                                                  "not in the model's vocabulary")
+    # MAX_TEXT = 20: [CLS] + 18 pieces + [SEP]
+    assert long.tokens == (30, 0, 12) and long.tokens.truncated and long.tokens.num_kept == 18
+    assert long.tokens.warnings() == [
+        'the sentence has 30 word pieces but the model reads only the first 18: the last 12 were '
+        'dropped; shorten it']
+
+
+def test_token_warnings_start_above_half_unknown():
+    assert TokenCounts(4, 2, 0).warnings() == []
+    assert len(TokenCounts(4, 3, 0).warnings()) == 1
+    assert len(TokenCounts(40, 40, 21).warnings()) == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
