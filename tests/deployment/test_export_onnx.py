@@ -100,3 +100,20 @@ def test_wrapper_equals_the_segmentor_logits(tiny):
         expected = model.encode_decode(image, samples)
         got = MaskLogitsModel(model).eval()(image, text_ids, text_mask)
     torch.testing.assert_close(got, expected)
+
+
+def test_exported_relative_position_bias_is_kept(tiny, tmp_path):
+    """With non-zero relative-position tables (every SAM checkpoint has them; the tiny checkpoint's
+    are SAM's zero initialisation) the exported logits still match PyTorch."""
+    model, cfg = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu')
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in model.backbone.named_parameters():
+            if 'rel_pos' in name:
+                param.copy_(torch.randn(param.shape, generator=gen))
+    out = tmp_path / 'tiny_rel_pos.onnx'
+    export_onnx(model, cfg, str(out))
+    inputs = example_inputs(2, (64, 64), 20, model.neck.bert.config.vocab_size, seed=5)
+    with torch.no_grad():
+        expected = MaskLogitsModel(model).eval()(*inputs).numpy()
+    assert np.abs(run_onnx(out, inputs) - expected).max() <= 1e-4

@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from text_injection_helpers import loss_of
 
 from dit_sam_mm.models.backbones import DITSAMViT, TextImageAttention
-from dit_sam_mm.models.backbones.attn_bias import build_attn_mask, naive_attention
-from dit_sam_mm.models.backbones.folded_attention import (_constant_channels, folded_attention,
-                                                          folded_width)
+from dit_sam_mm.models.backbones.attn_bias import (_relative_index, build_attn_mask,
+                                                   naive_attention)
+from dit_sam_mm.models.backbones.folded_attention import (_constant_channels, fold_pays,
+                                                          folded_attention, folded_width)
 
 TEXT_DIMS = 24
 TOLERANCE = 1e-5
@@ -87,6 +88,9 @@ def test_sdpa_equals_the_reference_in_outputs_and_gradients(options, side, text_
     for name in ref:
         assert ref[name] is not None and ref[name].abs().max() > 0, name  # all take part
         assert relative_error(ours[name], ref[name]) <= TOLERANCE, name
+    with torch.no_grad():  # CPU inference: SDPA with the dense mask (fold_pays is False)
+        inference, = sdpa(x, text, mask)
+    assert relative_error(inference, ref['out']) <= TOLERANCE
 
 
 def attention_inputs(dtype: torch.dtype, B: int = 2, heads: int = 2, T: int = 4, H: int = 3,
@@ -175,22 +179,25 @@ def test_cpu_runs_the_fused_kernel_and_saves_no_dense_mask():
 
 
 def test_size_constants_are_built_once_and_serve_training_after_inference():
-    """The one-hot channels come from a per-size cache (same objects on every call); a cache
-    filled under inference mode still works in a training backward pass."""
+    """Index and one-hot tensors come from a per-size cache (the same objects on every call); a
+    cache filled under inference mode still serves a training backward pass, which saves the
+    relative index."""
+    _relative_index.cache_clear()
     _constant_channels.cache_clear()
     attn = make_attention(window_size=2)
     x = torch.randn(2, 3 + 16, 32)
     with torch.inference_mode():
         attention_call(attn, x)
         attn(x, (4, 4), 3)  # windowed
-    first = _constant_channels(3, (4, 4), 16, True, torch.float32, torch.device('cpu'))
-    assert first is _constant_channels(3, (4, 4), 16, True, torch.float32, torch.device('cpu'))
-    built = _constant_channels.__wrapped__(3, (4, 4), 16, True, torch.float32,
-                                           torch.device('cpu'))  # the builder itself
-    assert all(torch.equal(a, b) for a, b in zip(first, built))
+        index = _relative_index(4, 4, torch.device('cpu'))
+    assert index is _relative_index(4, 4, torch.device('cpu')) and not index.is_inference()
     x.requires_grad_()
     (attention_call(attn, x).sum() + attn(x, (4, 4), 3).sum()).backward()
     assert attn.rel_pos_h.grad.abs().max() > 0
+    args = (3, (4, 4), 16, True, torch.float32, torch.device('cpu'))
+    first = _constant_channels(*args)
+    assert first is _constant_channels(*args)
+    assert all(torch.equal(a, b) for a, b in zip(first, _constant_channels.__wrapped__(*args)))
 
 
 def test_compiles_without_graph_breaks():
@@ -211,3 +218,40 @@ def test_without_bias_or_padding_sdpa_is_called_as_it_is():
     q, k, v = (torch.randn(2, 2, 7, 16, generator=gen) for _ in range(3))
     assert torch.equal(folded_attention(q, k, v, None, None, 0, False),
                        F.scaled_dot_product_attention(q, k, v))
+
+
+def test_only_eager_cpu_inference_keeps_the_dense_mask():
+    q = torch.randn(1, 2, 5, 8)
+    assert not fold_pays(q, q, q, None)
+    assert fold_pays(torch.randn(1, 2, 5, 8, device='meta'), q, q, None)  # any other device
+    traced = []
+    torch.jit.trace(lambda t: traced.append(fold_pays(t, t, t, None)) or t, q, check_trace=False)
+    assert traced == [True]  # ONNX export traces
+    assert fold_pays(q.requires_grad_(), q, q, None)
+
+
+class FoldedModule(torch.nn.Module):
+    """``folded_attention`` with relative terms and padding, as a module to export."""
+
+    def forward(self, q, k, v, rel_h, rel_w, pad):
+        return folded_attention(q, k, v, (rel_h, rel_w), pad, 4, True)
+
+
+def test_folded_attention_exports_to_onnx(tmp_path):
+    """The fold (taken when a CUDA model is exported) exports with a dynamic batch size, at the
+    opset of ``dit_sam_mm.apis.export_onnx``, and onnxruntime gives PyTorch's result."""
+    onnxruntime = pytest.importorskip('onnxruntime')
+    names = ['q', 'k', 'v', 'rel_h', 'rel_w', 'pad']
+    (q, k, v, rel_h, rel_w), pad, _ = attention_inputs(torch.float32)
+    inputs = [t.detach() for t in (q, k, v, rel_h, rel_w)] + [pad]
+    path = tmp_path / 'folded.onnx'
+    torch.onnx.export(FoldedModule(), tuple(inputs), str(path), dynamo=False, opset_version=17,
+                      input_names=names, output_names=['out'],
+                      dynamic_axes={name: {0: 'batch'} for name in names + ['out']})
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    for batch in (1, 2):
+        feed = {n: t[:batch].numpy() for n, t in zip(names, inputs)}
+        got, = session.run(['out'], feed)
+        expected = FoldedModule()(*(t[:batch] for t in inputs))
+        assert relative_error(torch.from_numpy(got), expected) <= TOLERANCE
+

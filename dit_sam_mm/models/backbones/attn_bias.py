@@ -10,7 +10,8 @@ the bias (:func:`decomposed_rel_pos_terms`), and the reference implementation ``
 bias and the padding written into one dense additive mask ``(B, heads, N_q, N_k)``
 (:func:`build_attn_mask`) and the hand-written ``softmax(q k^T * scale + mask) v`` of the
 released code (:func:`naive_attention`), kept as the benchmark's reference. ``'sdpa'`` folds the
-bias into the dot product instead (``folded_attention.py``) and never builds the mask.
+bias into the dot product instead (``folded_attention.py``) and builds the mask only in eager
+CPU inference, where SDPA's fused CPU kernel takes it.
 """
 import functools
 from typing import Any, Callable, Optional, Tuple
@@ -115,7 +116,7 @@ def decomposed_rel_pos_terms(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
 def build_attn_mask(rel_terms: Optional[Tuple[Tensor, Tensor]], text_pad: Optional[Tensor],
                     num_text: int, text_queries: bool, num_image: int, dtype: torch.dtype,
                     device: torch.device) -> Optional[Tensor]:
-    """The dense additive mask over keys [text; image] of the reference: bias plus padding.
+    """The dense additive mask over keys [text; image]: relative bias plus text padding.
 
     Args:
         rel_terms (tuple[Tensor, Tensor], optional): ``(rel_h, rel_w)`` of

@@ -30,6 +30,13 @@ own order (torch 2.13) picks, in half precision on CUDA, cuDNN attention on Hopp
 is at most 128 (the limit with the cuDNN 9.20 it ships), else flash attention (widths up to 256);
 in float32 the memory-efficient kernel; on CPU its fused kernel, never the math path.
 
+Where the fold is used (:func:`fold_pays`): on CUDA; on CPU when autograd records through the
+attention (the fused CPU kernel takes an additive mask but cannot return its gradient, so a
+trained bias sends SDPA to its math path, which keeps the (N_q, N_k) probabilities); and in
+anything traced or compiled (ONNX export, ``torch.compile``). Only in eager CPU inference is the
+dense mask kept: the fused CPU kernel with the mask at the head width costs less there than with
+the folded width (the README has the measurement).
+
 The constant channels depend only on the sizes, dtype and device and are built once per size
 (:func:`~.attn_bias.size_cached`).
 """
@@ -93,6 +100,23 @@ def _constant_channels(num_text: int, key_hw: Optional[Tuple[int, int]], head_di
     # front and the alignment columns after are zeros
     onehot = torch.cat([F.one_hot(pos // w_k, h_k), F.one_hot(pos % w_k, w_k)], dim=1)
     return query_tail, F.pad(onehot.to(dtype), (0, zeros, num_text, 0))
+
+
+def fold_pays(q: Tensor, k: Tensor, v: Tensor,
+              rel_terms: Optional[Tuple[Tensor, Tensor]]) -> bool:
+    """Whether to fold (else: SDPA with the dense additive mask); see the module docstring.
+
+    Args:
+        q, k, v (Tensor): The attention inputs.
+        rel_terms (tuple[Tensor, Tensor], optional): The relative-bias factors, or None.
+
+    Returns:
+        bool: False only in eager CPU inference (no input requires a gradient).
+    """
+    if (q.device.type != 'cpu' or torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export()):
+        return True
+    return any(t.requires_grad for t in (q, k, v, *(rel_terms or ())))
 
 
 def folded_attention(q: Tensor, k: Tensor, v: Tensor, rel_terms: Optional[Tuple[Tensor, Tensor]],

@@ -7,9 +7,10 @@ relative bias is added only to the image-to-image block, text rows and columns g
 
 The attention is computed by :func:`torch.nn.functional.scaled_dot_product_attention` without a
 mask: the relative bias and the text padding are folded into extra query / key channels (see
-``folded_attention.py``), so the fused kernels (flash, cuDNN) can run. ``attn_impl='naive'``
-computes the same attention by hand from a dense additive mask (``attn_bias.py``; the released
-code's way, the benchmark's reference). Parameter names
+``folded_attention.py``), so the fused kernels (flash, cuDNN) can run; in eager CPU inference
+with the dense additive mask instead, which the fused CPU kernel runs faster there.
+``attn_impl='naive'`` computes the same attention by hand from the dense mask (``attn_bias.py``;
+the released code's way, the benchmark's reference). Parameter names
 (``qkv``, ``proj``, ``rel_pos_h``, ``rel_pos_w``) are those of SAM and of mmpretrain's ``ViTSAM``,
 so their checkpoints load unchanged.
 """
@@ -23,7 +24,7 @@ from mmpretrain.models.backbones.vit_sam import window_partition, window_unparti
 from torch import Tensor
 
 from .attn_bias import ATTN_IMPLS, build_attn_mask, decomposed_rel_pos_terms, naive_attention
-from .folded_attention import folded_attention
+from .folded_attention import fold_pays, folded_attention
 
 
 class TextImageAttention(nn.Module):
@@ -90,11 +91,13 @@ class TextImageAttention(nn.Module):
         (B, T) marks padded text keys, ``text_queries`` says whether the queries start with the
         T text tokens. Returns (B, heads, N_q, hd).
         """
+        if self.attn_impl == 'sdpa' and fold_pays(q, k, v, rel_terms):
+            return folded_attention(q, k, v, rel_terms, text_pad, num_text, text_queries)
+        mask = build_attn_mask(rel_terms, text_pad, num_text, text_queries,
+                               k.shape[2] - num_text, q.dtype, q.device)
         if self.attn_impl == 'naive':
-            mask = build_attn_mask(rel_terms, text_pad, num_text, text_queries,
-                                   k.shape[2] - num_text, q.dtype, q.device)
             return naive_attention(q, k, v, mask)
-        return folded_attention(q, k, v, rel_terms, text_pad, num_text, text_queries)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     def forward(self,
                 x: Tensor,
