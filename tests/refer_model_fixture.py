@@ -24,7 +24,7 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
 data_root = '{data_root}'
 tokenize = dict(type='TokenizeText', vocab_file='{data_root}/vocab.txt', max_length={max_text})
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferImageFromFile'),
     dict(type='LoadReferAnnotations'),
     dict(type='Resize', scale=({size}, {size}), keep_ratio=True),
     dict(type='ReferRandomFlip', prob={flip_prob}),
@@ -32,7 +32,7 @@ train_pipeline = [
     dict(type='PackReferSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferImageFromFile'),
     dict(type='Resize', scale=({size}, {size}), keep_ratio=True),
     dict(type='ReferPad', size=({size}, {size})),
     dict(type='LoadReferAnnotations'),

@@ -78,6 +78,18 @@ def test_test_tool_names_a_text_file_given_as_checkpoint(tiny, tmp_path):
     assert_one_line_error(proc, text, 'not a PyTorch checkpoint')
 
 
+def test_an_empty_image_read_by_a_loader_worker_is_named_in_one_line(tmp_path):
+    tiny = write_tiny_model(tmp_path)
+    for image in (tiny.data_root / 'images').glob('*.jpg'):
+        image.write_bytes(b'')
+    proc = run('tools/test.py', tiny.config, tiny.checkpoint, '--work-dir', tmp_path / 'w',
+               '--cfg-options', 'test_dataloader.num_workers=1')
+    assert_one_line_error(proc, tiny.data_root / 'images', 'synthref_')
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('test.py: error: image file') and last.endswith('complete copy')
+    assert 'Original Traceback' not in proc.stderr and 'DataLoader worker' not in proc.stderr
+
+
 def test_test_tool_checks_out_before_evaluating(tiny, tmp_path):
     blocker = tmp_path / 'a_file'
     blocker.write_text('')

@@ -35,7 +35,7 @@ model = dict(
     test_cfg=dict(mode='whole', threshold_before_resize=True))
 # Test-time input as the release prepares it: keep-ratio PIL resize, then centred padding.
 test_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(type='LoadReferImageFromFile', color_type='color_ignore_orientation'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True, backend='pillow'),
     dict(type='ReferPad', size=(512, 512), center=True),
     dict(type='LoadReferAnnotations'),

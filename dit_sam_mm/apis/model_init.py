@@ -17,6 +17,8 @@ ConfigType = Union[str, Path, Config]
 
 #: Transforms of a test pipeline that need an annotation, left out for inference.
 ANNOTATION_TRANSFORMS = ('LoadReferAnnotations', 'LoadAnnotations')
+#: Image-file loaders of a test pipeline, replaced by ``LoadImageFromNDArray`` for inference.
+IMAGE_FILE_LOADERS = ('LoadReferImageFromFile', 'LoadImageFromFile')
 
 
 def load_config(config: ConfigType, cfg_options: Optional[dict] = None) -> Config:
@@ -97,19 +99,20 @@ def _test_pipeline_cfg(cfg: Config) -> List[dict]:
 def inference_pipeline_cfg(cfg: Config) -> List[dict]:
     """The config's test pipeline, adapted to in-memory images and no ground truth.
 
-    ``LoadImageFromFile`` becomes ``LoadImageFromNDArray`` (the caller reads files, so an image
+    The image-file loader (:data:`IMAGE_FILE_LOADERS`) becomes ``LoadImageFromNDArray`` (the
+    caller reads files, so an image
     path or a BGR array go through the same steps) and the annotation-loading transforms
     (:data:`ANNOTATION_TRANSFORMS`) are dropped; everything else (``Resize``,
     ``TokenizeText`` with the config's vocabulary, ``PackReferSegInputs``, ...) is kept, so the
     preprocessing equals the evaluation's.
 
     Raises:
-        ValueError: When the pipeline has no ``LoadImageFromFile`` step.
+        ValueError: When the pipeline has no image-file loader.
     """
     pipeline = [t for t in _test_pipeline_cfg(cfg) if t['type'] not in ANNOTATION_TRANSFORMS]
-    loaders = [i for i, t in enumerate(pipeline) if t['type'] == 'LoadImageFromFile']
+    loaders = [i for i, t in enumerate(pipeline) if t['type'] in IMAGE_FILE_LOADERS]
     if not loaders:
-        raise ValueError('the test pipeline has no LoadImageFromFile step to feed images into: '
-                         f'{[t["type"] for t in pipeline]}')
+        raise ValueError(f'the test pipeline has no image-file loader {IMAGE_FILE_LOADERS} to '
+                         f'feed images into: {[t["type"] for t in pipeline]}')
     pipeline[loaders[0]] = dict(type='LoadImageFromNDArray')
     return pipeline

@@ -42,6 +42,17 @@ def ensure_writable_dir(path: str, option: str) -> None:
                                'choose a folder you can write to') from None
 
 
+def _message(err: BaseException) -> str:
+    """The error's own message; a data-loader worker's error carries the worker's traceback in
+    its message, of which only the original message is kept."""
+    message = str(err)
+    if 'Original Traceback' in message:
+        marker = f'{type(err).__name__}: '
+        if marker in message:
+            return message[message.rindex(marker) + len(marker):].strip()
+    return message
+
+
 def run_main(main: Callable[[], Optional[int]], prog: str) -> int:
     """Run a tool's ``main`` and turn user errors into one line on stderr and exit status 1.
 
@@ -58,5 +69,5 @@ def run_main(main: Callable[[], Optional[int]], prog: str) -> int:
     except USER_ERRORS as err:
         if os.environ.get(DEBUG_ENV, '') not in ('', '0'):
             raise
-        print(f'{prog}: error: {err}', file=sys.stderr)
+        print(f'{prog}: error: {_message(err)}', file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ max_text_length = 20
 crop_size = (512, 512)
 # COCO's polygons and its width/height are in the stored pixel order; a few photos carry an EXIF
 # rotation that OpenCV would apply ('color'), turning the image against its masks.
-load_image = dict(type='LoadImageFromFile', color_type='color_ignore_orientation')
+load_image = dict(type='LoadReferImageFromFile', color_type='color_ignore_orientation')
 
 train_pipeline = [
     load_image,

@@ -1,6 +1,7 @@
 # SynthRef: the synthetic REFER-format dataset that lives in this repository (data/synthref/,
-# regenerate with `python tools/dataset_converters/make_synthref.py data/synthref`). 64x64 images of
-# coloured shapes; every sentence names exactly one shape, by attribute, position or comparison.
+# regenerate with `python tools/dataset_converters/make_synthref.py data/synthref --overwrite`).
+# 64x64 images of coloured shapes; every sentence names exactly one shape, by attribute, position
+# or comparison.
 # It is read through exactly the same RefCOCODataset path as RefCOCO; the tokenizer uses the
 # vocabulary built from its sentences (a tiny BERT is trained from scratch on it).
 dataset_type = 'RefCOCODataset'
@@ -9,14 +10,14 @@ vocab_file = 'data/synthref/vocab.txt'
 max_text_length = 20
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferImageFromFile'),
     dict(type='LoadReferAnnotations'),
     dict(type='ReferRandomFlip', prob=0.5),
     dict(type='TokenizeText', vocab_file=vocab_file, max_length=max_text_length),
     dict(type='PackReferSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferImageFromFile'),
     # SynthRef images are 64x64 already; these make any other image (demo, inferencer) fit.
     dict(type='Resize', scale=(64, 64), keep_ratio=True),
     dict(type='ReferPad', size=(64, 64)),
