@@ -5,11 +5,12 @@
 #
 # Runs every measurement of the table with tools/analysis_tools/benchmark.py (random weights,
 # synthetic inputs: no data or checkpoint needed), writes one JSON (and log) per measurement to
-# OUT_DIR, then OUT_DIR/table.md. The important runs come first and every run has its own time
-# limit, so a cut-off call still leaves the finished JSON files; total about 8 minutes on an
-# H100/H200. Environment: PYTHON (default: .venv/bin/python if present, else python3),
-# RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240). On the `run` device
-# machines, set up first with tools/device/bootstrap.sh (README, "Benchmark").
+# OUT_DIR, two profiles (benchmark.py --profile) to OUT_DIR/profile_*, then OUT_DIR/table.md. The
+# important runs come first and every run has its own time limit, so a cut-off call still leaves
+# the finished JSON files; total about 8 minutes on an H100/H200 before the profiles were added
+# (not yet timed with them). Environment: PYTHON (default: .venv/bin/python if present, else
+# python3), RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240). On the
+# `run` device machines, set up first with tools/device/bootstrap.sh (README, "Benchmark").
 set -uo pipefail
 
 OUT=${1:?usage: bash tools/analysis_tools/gpu_benchmark.sh OUT_DIR}
@@ -59,6 +60,12 @@ run train_b64_bf16_cp "$RUN_TIMEOUT" $VITB --mode train --batch-size 64 --amp bf
     --warmup 3 --cfg-options model.backbone.with_cp=True
 run vith_train_b16_bf16_cp "$RUN_TIMEOUT" $VITH --mode train --batch-size 16 --amp bf16 \
     --iters 10 --warmup 3
+# Profiles (trace.json + top_kernels.md per folder): where a training step and a batch-1
+# inference go (kernels by category, GPU idle time between kernels).
+run profile_train_b16_bf16 "$RUN_TIMEOUT" $VITB --mode train --batch-size 16 --amp bf16 --iters 2 \
+    --warmup 3 --profile "$OUT/profile_train_b16_bf16" --profile-iters 2
+run profile_infer_b1_bf16 "$RUN_TIMEOUT" $VITB --mode infer --batch-size 1 --amp bf16 --iters 5 \
+    --warmup 10 --profile "$OUT/profile_infer_b1_bf16" --profile-iters 5
 # torch.compile (slow to start): training, and CUDA graphs for the batch-1 latency.
 run train_b64_bf16_compile "$COMPILE_TIMEOUT" $VITB --mode train --batch-size 64 --amp bf16 \
     --compile --iters 20 --warmup 5

@@ -9,7 +9,7 @@ position is a dot product with the key's one-hot position, so with
 
 ``q' . k' = scale * q . k + rel_h[h'] + rel_w[w']``: the logits of SAM's attention, computed by
 ``F.scaled_dot_product_attention(q', k', v, scale=1)`` without any mask. This is a known identity,
-the usual way to run a decomposed relative-position bias on mask-free fused (flash) kernels. The
+used to run a decomposed relative-position bias on mask-free fused (flash) kernels. The
 gradients reach ``q`` and the relative tables through ``rel_h`` / ``rel_w`` by ordinary autograd;
 the one-hot channels are constants.
 
