@@ -16,9 +16,10 @@ the one-hot channels are constants.
 Text tokens (DIT-SAM) carry zeros in these channels: no bias for text, as in the authors'
 release. Padded text keys get one more channel, 1 for every query and the dtype's minimum for a
 padded key (0 for the others), so their logits are the dtype's minimum and their softmax weights
-exactly 0, as with the reference's additive mask; no NaN or inf is formed (``1 * min`` is
-finite; the fused kernels meet at most ``-inf`` after their own rescaling, which they handle),
-and the padded keys' zero weights give zero gradients.
+exactly 0, as with the reference's additive mask, and their zero weights give zero gradients.
+``1 * min`` is finite, so no NaN or inf enters (checked on CPU in float32 and bfloat16); a GPU
+kernel that rescales the logits may turn it into ``-inf``, which softmax kernels treat as a
+masked entry, and no row is fully masked (every query sees the image keys).
 
 Channel layout (width rounded up to a multiple of 8 with zero channels, which the fused CUDA
 kernels want; zeros change nothing): ``[head_dims | H_k + W_k | zeros | pad]``, e.g. 64 + 32 + 32
