@@ -19,6 +19,7 @@ if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's proje
 
 from dit_sam_mm.utils import check_trained_checkpoint, load_checkpoint_file  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
+from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
                                      parse_with_local_rank, read_config, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
@@ -92,6 +93,7 @@ def main() -> None:
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     check_trained_checkpoint(model, load_checkpoint_file(args.checkpoint), args.checkpoint,
                              cfg.model, args.allow_partial)
+    accelerate_inference(model, gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager))
     runner.test()
 
 

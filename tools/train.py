@@ -19,6 +19,7 @@ if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's proje
     sys.path.insert(0, REPO_ROOT)
 
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
+from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
                                      latest_checkpoint, parse_with_local_rank, read_config,
                                      setup_cpu_distributed)
@@ -34,7 +35,8 @@ def parse_args() -> argparse.Namespace:
         help='resume from the latest checkpoint in the work directory')
     parser.add_argument(
         '--amp', action='store_true', default=False,
-        help='automatic mixed precision (bfloat16 unless optim_wrapper.dtype says otherwise)')
+        help='automatic mixed precision (bfloat16 unless optim_wrapper.dtype says otherwise), '
+        'also on CPU; on a GPU bfloat16 is the default (see --fp32)')
     return parse_with_local_rank(parser)
 
 
@@ -68,8 +70,13 @@ def main() -> None:
     args = parse_args()
     cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
-    if args.amp:
+    fast = gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager)
+    if args.amp and args.fp32:
+        raise CommandLineError('--amp and --fp32 contradict each other: choose one')
+    if args.amp or fast.bf16:
         enable_amp(cfg)
+    if fast.compile and cfg.get('compile') is None:
+        cfg.compile = True  # MMEngine compiles the training step
     check_schedule(cfg)
     cfg.resume = args.resume or cfg.get('resume', False)
     if cfg.resume and not cfg.get('load_from'):
@@ -80,6 +87,8 @@ def main() -> None:
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
+    # Validation in bfloat16 autocast too (not compiled: its graphs would add compile time).
+    accelerate_inference(runner.model, fast._replace(compile=False))
     runner.train()
 
 

@@ -12,5 +12,8 @@ vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='ReferSegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
+# On CUDA: bfloat16 autocast and torch.compile in training, testing and inference
+# (dit_sam_mm/utils/fast_path.py). False, or --fp32 / --eager, runs float32 / eagerly.
+gpu_fast_path = True
 load_from = None
 resume = False

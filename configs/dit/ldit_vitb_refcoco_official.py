@@ -17,6 +17,8 @@
 # configuration (bert-base-uncased) and only the tokenizer's vocab.txt is read from
 # data/pretrained/bert-base-uncased.
 _base_ = ['./ldit_vitb_refcoco.py']
+# Float32 and eager on GPUs too, as the release: its numbers, not the bfloat16 fast path's.
+gpu_fast_path = False
 bert_base_uncased = dict(
     vocab_size=30522,
     hidden_size=768,

@@ -12,6 +12,7 @@ from mmcv.transforms import Compose
 from mmseg.structures import SegDataSample
 
 from ..datasets.transforms import read_image_file
+from ..utils.fast_path import FastPath, accelerate_inference, gpu_fast_path
 from ..visualization import ReferSegLocalVisualizer
 from .model_init import ConfigType, inference_pipeline_cfg, init_refer_model
 
@@ -214,6 +215,10 @@ class ReferSegInferencer:
         batch_size (int): Samples per forward pass when called with lists. Defaults to 8.
         allow_partial (bool): Load a checkpoint whose keys do not all match the config (missing
             or unexpected keys); refused by default. Defaults to False.
+        fast (bool, optional): Run the model in bfloat16 autocast, compiled with CUDA graphs
+            (``torch.compile(mode='reduce-overhead')``, one graph per input and batch size,
+            captured on the first call of that size). None: on CUDA unless the config sets
+            ``gpu_fast_path = False``. Defaults to None.
     """
 
     def __init__(self,
@@ -222,11 +227,18 @@ class ReferSegInferencer:
                  device: Optional[str] = None,
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 8,
-                 allow_partial: bool = False) -> None:
+                 allow_partial: bool = False,
+                 fast: Optional[bool] = None) -> None:
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         self.model, self.cfg = init_refer_model(model, weights, device, cfg_options,
                                                 allow_partial=allow_partial)
+        on_cuda = next(self.model.parameters()).is_cuda
+        if fast is None:
+            fast = any(gpu_fast_path(self.cfg, cuda=on_cuda))
+        if fast:
+            accelerate_inference(self.model, FastPath(bf16=True, compile=True),
+                                 compile_mode='reduce-overhead')
         self.pipeline = Compose(inference_pipeline_cfg(self.cfg))
         self.batch_size = batch_size
         self._visualizer: Optional[ReferSegLocalVisualizer] = None

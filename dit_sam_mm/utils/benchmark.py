@@ -351,22 +351,32 @@ def benchmark_train(model_cfg: dict, optim_cfg: Optional[dict], batch_size: int,
 def benchmark_infer(model_cfg: dict, batch_size: int, device: str, amp: Optional[str] = None,
                     compile_mode: Optional[str] = None, reference: bool = False, warmup: int = 3,
                     iters: int = 10, profile_dir: Optional[str] = None,
-                    profile_iters: int = 3) -> Dict[str, object]:
+                    profile_iters: int = 3, accelerate: bool = False) -> Dict[str, object]:
     """Inference speed: ``test_step``s (masks at the original size) on one synthetic batch.
 
-    Arguments as :func:`benchmark_train` (without the optimiser).
+    Arguments as :func:`benchmark_train` (without the optimiser), and:
+
+    Args:
+        accelerate (bool): Apply ``amp`` and ``compile_mode`` as ``tools/test.py`` and
+            ``ReferSegInferencer`` do on a GPU (``DITSAM.accelerate_inference``: autocast and
+            compilation of the tensor path only) instead of around the whole ``test_step``.
+            Defaults to False.
 
     Returns:
         dict: The measurements.
     """
     model, vocab, size, flops = prepare_model(model_cfg, device, reference, amp)
     model.eval()
-    test_step = _maybe_compile(model.test_step, compile_mode)
     data = synthetic_batch(batch_size, size, vocab, with_gt=False)
+    if accelerate:
+        model.accelerate_inference('bfloat16' if amp else None, compile_mode)
+        test_step, autocast = model.test_step, False
+    else:
+        test_step, autocast = _maybe_compile(model.test_step, compile_mode), amp == 'bf16'
 
     def step() -> object:
         with torch.no_grad(), torch.autocast(device.split(':')[0], dtype=torch.bfloat16,
-                                             enabled=amp == 'bf16'):
+                                             enabled=autocast):
             return test_step(data)
 
     if device.startswith('cuda'):

@@ -77,6 +77,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, work_dir_help: str) ->
         help='override config entries, e.g. train_dataloader.batch_size=8 or key="[a,b]"')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument(
+        '--fp32', action='store_true',
+        help='on a GPU, run in float32 instead of the default bfloat16 autocast')
+    parser.add_argument(
+        '--eager', action='store_true',
+        help='on a GPU, run eagerly instead of compiling the model with torch.compile')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 

@@ -58,6 +58,7 @@ def full_config(tmp_path_factory):
     ('train', []),
     ('train', ['--amp', 'bf16']),
     ('infer', ['--reference', '--batch-size', '1']),
+    ('infer', ['--amp', 'bf16', '--accelerate']),
 ])
 def test_model_modes_write_the_documented_fields(tool, full_config, tmp_path, capsys, mode,
                                                  extra):
@@ -70,6 +71,7 @@ def test_model_modes_write_the_documented_fields(tool, full_config, tmp_path, ca
     assert result['batch_size'] == (1 if '--batch-size' in extra else 2)  # else the loader's
     assert result['amp'] == ('bf16' if '--amp' in extra else None)
     assert result['reference'] == ('--reference' in extra)
+    assert result.get('accelerate', False) == ('--accelerate' in extra)
     assert result['mem_kind'] == 'process_max_rss'
     # a training sample counts forward + backward = 3 forward passes
     assert result['flops_per_sample'] == (3 if mode == 'train' else 1) * forward_flops(

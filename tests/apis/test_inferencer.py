@@ -216,7 +216,14 @@ def test_token_warnings_start_above_half_unknown():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
 def test_gpu_matches_cpu(tiny, inferencer, image_path):
-    gpu = ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cuda')
     cpu_result = inferencer(image_path, 'the red circle', return_probs=True)
-    gpu_result = gpu(image_path, 'the red circle', return_probs=True)
-    np.testing.assert_allclose(gpu_result.probs, cpu_result.probs, atol=1e-3)
+    fp32 = ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cuda',
+                              fast=False)
+    np.testing.assert_allclose(fp32(image_path, 'the red circle', return_probs=True).probs,
+                               cpu_result.probs, atol=1e-3)
+    # The default GPU path: bfloat16, compiled, a CUDA graph per size, replayed on later calls.
+    fast = ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cuda')
+    assert fast.model.inference_accelerator is not None
+    first, again = (fast(image_path, 'the red circle', return_probs=True) for _ in range(2))
+    np.testing.assert_allclose(first.probs, cpu_result.probs, atol=3e-2)
+    np.testing.assert_array_equal(again.probs, first.probs)

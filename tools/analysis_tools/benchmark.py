@@ -216,7 +216,8 @@ def run_train(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
 def run_infer(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
     """``--mode infer``: ``test_step``s of the config's model."""
     settings = _model_settings(cfg, args)
-    return {**_environment(settings), **benchmark_infer(cfg.model, **settings)}
+    return {**_environment(settings), 'accelerate': args.accelerate,
+            **benchmark_infer(cfg.model, **settings, accelerate=args.accelerate)}
 
 
 def run_activations(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
@@ -235,8 +236,9 @@ def print_activation_result(result: Dict[str, object]) -> None:
 
 def print_model_result(result: Dict[str, object]) -> None:
     precision = 'float32 reference' if result['reference'] else (result['amp'] or 'float32')
+    accelerated = ' (accelerate_inference)' if result.get('accelerate') else ''
     print(f'{result["mode"]} on {result["device"]} ({result["device_name"]}), batch '
-          f'{result["batch_size"]}, {precision}, compile={result["compile_mode"]}:')
+          f'{result["batch_size"]}, {precision}, compile={result["compile_mode"]}{accelerated}:')
     print(f'  {result["samples_per_s"]:.2f} samples/s, latency median '
           f'{result["latency_ms_median"]:.1f} ms, p90 {result["latency_ms_p90"]:.1f} ms')
     print(f'  peak memory {result["peak_mem_mb"]:.0f} MB ({result["mem_kind"]}), '
@@ -279,6 +281,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--compile', nargs='?', const='default', metavar='MODE',
                         help='train/infer: torch.compile the step (optional mode, e.g. '
                         'reduce-overhead)')
+    parser.add_argument('--accelerate', action='store_true',
+                        help="infer: apply --amp / --compile as tools/test.py and the "
+                        "inferencer do on a GPU (the segmentor's accelerate_inference)")
     parser.add_argument('--reference', action='store_true',
                         help='train/infer: the released code\'s way (naive attention, float32)')
     parser.add_argument('--profile', metavar='DIR',

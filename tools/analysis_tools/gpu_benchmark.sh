@@ -71,6 +71,11 @@ run train_b64_bf16_compile "$COMPILE_TIMEOUT" $VITB --mode train --batch-size 64
     --compile --iters 20 --warmup 5
 run infer_b1_bf16_compile "$COMPILE_TIMEOUT" $VITB --mode infer --batch-size 1 --amp bf16 \
     --compile reduce-overhead --iters 100 --warmup 20
+# The default GPU paths of ReferSegInferencer (CUDA graphs) and tools/test.py (compiled).
+run infer_b1_inferencer_path "$COMPILE_TIMEOUT" $VITB --mode infer --batch-size 1 --amp bf16 \
+    --compile reduce-overhead --accelerate --iters 100 --warmup 20
+run infer_b64_test_path "$COMPILE_TIMEOUT" $VITB --mode infer --batch-size 64 --amp bf16 \
+    --compile --accelerate --iters 20 --warmup 5
 
 "$PYTHON" - "$OUT" > "$OUT/table.md" <<'EOF'
 import glob, json, os, sys

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ...utils.checkpoint import load_checked_state_dict
 from ..decode_heads.sam_decoder_head import TextPromptedInputs
+from .inference_accelerator import InferenceAccelerator
 
 TEXT_FIELDS = ('text_ids', 'text_mask')
 
@@ -39,7 +40,9 @@ class DITSAM(BaseSegmentor):
     .. code:: text
 
      predict(): encode_decode() -> postprocess_result()
-     encode_decode(): encode_text() -> extract_feat() -> decode_head.predict()
+     encode_decode(): extract_text() -> mask_logits() -> decode_head.predict_by_feat()
+     mask_logits(): neck() -> extract_feat() -> decode_head.forward()
+                    # autocast + torch.compile'd after accelerate_inference()
      postprocess_result(): crop padding, un-flip, resize to ori_shape, sigmoid > threshold
                            (or, threshold_before_resize: threshold, crop, un-flip, resize, > 0)
 
@@ -108,6 +111,7 @@ class DITSAM(BaseSegmentor):
                              'and threshold_before_resize')
 
         self.pretrained = pretrained
+        self.inference_accelerator: Optional[InferenceAccelerator] = None
         self.allowed_missing_keys = list(allowed_missing_keys)
         self.allowed_unexpected_keys = list(allowed_unexpected_keys)
         self._check_text_widths()
@@ -180,11 +184,48 @@ class DITSAM(BaseSegmentor):
         image_feats = self.extract_feat(inputs, text_feats, text_mask)
         return TextPromptedInputs(image_feats, text_feats, text_mask)
 
+    def mask_logits(self, inputs: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+        """The tensor path of inference: low-resolution mask logits (B, 1, 4h, 4w).
+
+        Args:
+            inputs (Tensor): Normalised, padded images (B, 3, H, W).
+            text_ids (Tensor): Token ids (B, L).
+            text_mask (Tensor): (B, L), 1 = real token.
+        """
+        text_feats, mask = self.neck(text_ids, text_mask)
+        image_feats = self.extract_feat(inputs, text_feats, mask)
+        return self.decode_head.forward(TextPromptedInputs(image_feats, text_feats, mask))
+
+    def accelerate_inference(self,
+                             dtype: Optional[str] = 'bfloat16',
+                             compile_mode: Optional[str] = 'reduce-overhead',
+                             backend: str = 'inductor') -> None:
+        """Run inference (``predict``, ``test_step``) through an :class:`InferenceAccelerator`.
+
+        Autocast to ``dtype`` and ``torch.compile`` (one graph per input and batch size; CUDA
+        graphs with ``'reduce-overhead'``) of :meth:`mask_logits`; training is unaffected.
+        ``accelerate_inference(None, None)`` switches it off.
+
+        Args:
+            dtype (str, optional): Autocast type or None. Defaults to ``'bfloat16'``.
+            compile_mode (str, optional): ``torch.compile`` mode or None. Defaults to
+                ``'reduce-overhead'``.
+            backend (str): ``torch.compile`` backend. Defaults to ``'inductor'``.
+        """
+        self.inference_accelerator = None
+        if dtype is not None or compile_mode is not None:
+            self.inference_accelerator = InferenceAccelerator(
+                self.mask_logits, dtype=dtype, compile_mode=compile_mode, backend=backend)
+
     def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
         """Mask logits (B, 1, H, W) at the (padded) input size."""
+        text_ids, text_mask = self.extract_text(batch_data_samples, inputs.device)
+        run = self.mask_logits
+        if self.inference_accelerator is not None and not self.training:
+            run = self.inference_accelerator
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
-        return self.decode_head.predict(
-            self._head_inputs(inputs, batch_data_samples), batch_img_metas, self.test_cfg)
+        return self.decode_head.predict_by_feat(run(inputs, text_ids, text_mask),
+                                                batch_img_metas)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of a batch, prefixed with ``decode.``."""
