@@ -84,3 +84,16 @@ def test_non_finite_weights_are_refused(tiny, tmp_path):
     torch.save(checkpoint, broken)
     with pytest.raises(NonFiniteWeightsError, match='NaN or infinite values in backbone'):
         init_refer_model(str(tiny.config), str(broken), device='cpu')
+
+
+def test_a_tensor_of_another_shape_is_refused(tiny, tmp_path):
+    """Same keys, one shape differs (e.g. another vocabulary): MMEngine would only log it."""
+    checkpoint = load_checkpoint_file(tiny.checkpoint)
+    embeddings = checkpoint['state_dict']['neck.bert.embeddings.word_embeddings.weight']
+    checkpoint['state_dict']['neck.bert.embeddings.word_embeddings.weight'] = torch.cat(
+        [embeddings, embeddings[:5]])
+    other = tmp_path / 'other_vocabulary.pth'
+    torch.save(checkpoint, other)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'does not fit the model: .*word_embeddings\.weight'):
+        init_refer_model(str(tiny.config), str(other), device='cpu')

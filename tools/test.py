@@ -17,7 +17,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
-from dit_sam_mm.utils import check_trained_checkpoint, load_checkpoint_file  # noqa: E402
+from dit_sam_mm.utils import load_trained_checkpoint  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
 from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--allow-partial', action='store_true',
         help='test a checkpoint whose keys do not all match the config (missing or unexpected '
-        'keys); refused by default')
+        'keys; the model settings it was trained with must still match); refused by default')
     return parse_with_local_rank(parser)
 
 
@@ -79,7 +79,6 @@ def main() -> None:
         ensure_writable_dir(args.out, '--out')
     cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
-    cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.out is not None:
@@ -88,11 +87,10 @@ def main() -> None:
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
-    # Strict keys and the same model settings as in training, before any sample is evaluated
-    # (MMEngine itself only logs missing keys).
+    # Loaded here rather than through cfg.load_from: MMEngine only logs missing keys and shape
+    # mismatches; here keys, shapes and the model settings of training are checked.
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    check_trained_checkpoint(model, load_checkpoint_file(args.checkpoint), args.checkpoint,
-                             cfg.model, args.allow_partial)
+    load_trained_checkpoint(model, args.checkpoint, cfg.model, args.allow_partial)
     accelerate_inference(model, gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager))
     runner.test()
 

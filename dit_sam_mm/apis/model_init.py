@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..utils import check_trained_checkpoint, load_checked_state_dict, load_checkpoint_file
+from ..utils import load_trained_checkpoint
 from ..utils.launch import read_config
 
 ConfigType = Union[str, Path, Config]
@@ -50,7 +50,7 @@ def init_refer_model(config: ConfigType,
     The config's pre-training weights (``model.pretrained``, converted SAM weights loaded by
     ``init_weights``) are not read: the checkpoint holds every weight. Its keys are checked
     strictly, so a checkpoint of another architecture fails with the keys named, and the model
-    settings of its training config must agree with this config's (``check_trained_checkpoint``):
+    settings of its training config must agree with this config's (``trained_state_dict``):
     an L-DIT checkpoint is refused by an E-DIT config although their keys are the same.
 
     Args:
@@ -77,10 +77,7 @@ def init_refer_model(config: ConfigType,
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-        state_dict = check_trained_checkpoint(model, load_checkpoint_file(checkpoint),
-                                              checkpoint, cfg.model, allow_partial)
-        allowed = ['*'] if allow_partial else []
-        load_checked_state_dict(model, state_dict, allowed, allowed, logger=None)
+        load_trained_checkpoint(model, checkpoint, cfg.model, allow_partial, logger=None)
     model.cfg = cfg
     model.to(device or default_device())
     model.eval()

@@ -7,6 +7,7 @@ every unexpected key must match an explicitly allowed pattern (``fnmatch`` synta
 """
 import fnmatch
 import os
+from collections import OrderedDict
 from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
@@ -116,52 +117,48 @@ def check_keys(model_keys: Iterable[str],
     return missing, unexpected
 
 
-def check_trained_checkpoint(model: nn.Module,
-                             checkpoint: Mapping,
-                             source: str,
-                             model_cfg: Mapping,
-                             allow_partial: bool = False) -> Mapping[str, Tensor]:
-    """Check that a trained checkpoint is one of the model ``model_cfg`` builds.
+def strip_ddp_prefix(state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
+    """Remove the ``module.`` prefix DDP / DataParallel put on every key (if all have it)."""
+    if state_dict and all(key.startswith('module.') for key in state_dict):
+        return OrderedDict((key[len('module.'):], value) for key, value in state_dict.items())
+    return OrderedDict(state_dict)
 
-    Used before testing or inference: the checkpoint's keys must equal the model's (unless
-    ``allow_partial``), and the model settings of its training config (``meta['cfg']``, read
-    without running it, see ``model_settings``) must agree with ``model_cfg``.
+
+def trained_state_dict(checkpoint: Mapping, source: str,
+                       model_cfg: Mapping) -> 'OrderedDict[str, Tensor]':
+    """The state dict of a trained checkpoint, after checking it was trained as ``model_cfg``.
+
+    Used before testing or inference: the model settings of the checkpoint's training config
+    (``meta['cfg']``, read without running it, see ``model_settings``) must agree with
+    ``model_cfg``. An L-DIT and an E-DIT checkpoint have the same keys and shapes; only this tells
+    them apart.
 
     Args:
-        model (nn.Module): The built model (unwrapped).
         checkpoint (Mapping): A loaded checkpoint: ``{'state_dict': ..., 'meta': ...}`` or a
             plain state dict.
         source (str): The checkpoint file, for messages.
         model_cfg (Mapping): The config's ``model``.
-        allow_partial (bool): Accept missing and unexpected keys. Defaults to False.
 
     Returns:
-        Mapping[str, Tensor]: The state dict, with DDP's ``module.`` prefixes removed (as
-        MMEngine's ``load_checkpoint`` removes them).
+        OrderedDict[str, Tensor]: The state dict, without DDP's ``module.`` prefix.
 
     Raises:
         CheckpointMismatchError: A model setting differs (every one is named).
-        CheckpointKeyMismatchError: Keys differ and ``allow_partial`` is False.
     """
-    state_dict = plain_state_dict(checkpoint, source)
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
     mismatches = setting_mismatches(checkpoint.get('meta'), model_cfg)
     if mismatches:
         raise CheckpointMismatchError(
             f'Checkpoint {source} was trained as another model than this config builds: '
             + '; '.join(mismatches) + '. Use the config it was trained with.')
-    allowed = ['*'] if allow_partial else []
-    check_keys(model.state_dict().keys(), state_dict.keys(),
-               f'{source} (pass --allow-partial to load it anyway)', allowed, allowed)
-    return state_dict
+    return strip_ddp_prefix(plain_state_dict(checkpoint, source))
 
 
 def load_checked_state_dict(module: nn.Module,
                             checkpoint: Union[str, Mapping[str, Tensor]],
                             allowed_missing: Sequence[str] = (),
                             allowed_unexpected: Sequence[str] = (),
-                            logger: Optional[str] = 'current') -> LoadReport:
+                            logger: Optional[str] = 'current',
+                            source: Optional[str] = None) -> LoadReport:
     """Load ``checkpoint`` into ``module``, failing on keys that are not explicitly allowed.
 
     Args:
@@ -173,6 +170,8 @@ def load_checked_state_dict(module: nn.Module,
             lack (they are ignored).
         logger (str, optional): Where to log a summary (``mmengine.logging.print_log``);
             None logs nothing. Defaults to 'current'.
+        source (str, optional): How messages name the checkpoint. Defaults to the file name,
+            or 'the given state dict'.
 
     Returns:
         LoadReport: the loaded, missing and unexpected keys.
@@ -181,16 +180,22 @@ def load_checked_state_dict(module: nn.Module,
         FileNotFoundError: ``checkpoint`` is a path that does not exist.
         CheckpointKeyMismatchError: A missing or unexpected key matches no allowed pattern; the
             module is left unchanged and the message names every such key.
-        RuntimeError: A shape mismatch (raised by ``nn.Module.load_state_dict``).
+        CheckpointMismatchError: A tensor's shape differs from the model's (after the
+            model's own load hooks, e.g. the backbone's resizing of position embeddings).
     """
-    source = checkpoint if isinstance(checkpoint, str) else 'the given state dict'
+    if source is None:
+        source = checkpoint if isinstance(checkpoint, str) else 'the given state dict'
     state_dict = read_state_dict(checkpoint) if isinstance(checkpoint, str) else checkpoint
     model_keys = list(module.state_dict().keys())
     missing, unexpected = check_keys(model_keys, state_dict.keys(), source, allowed_missing,
                                      allowed_unexpected)
     model_key_set = set(model_keys)
-    module.load_state_dict(
-        {k: v for k, v in state_dict.items() if k in model_key_set}, strict=False)
+    try:
+        module.load_state_dict(
+            {k: v for k, v in state_dict.items() if k in model_key_set}, strict=False)
+    except RuntimeError as err:  # size mismatches, listed by torch one per line
+        raise CheckpointMismatchError(f'Checkpoint {source} does not fit the model: ' + '; '.join(
+            line.strip() for line in str(err).splitlines()[1:] if line.strip())) from None
     loaded = [k for k in model_keys if k in state_dict]
     if logger is not None:
         print_log(
@@ -199,3 +204,32 @@ def load_checked_state_dict(module: nn.Module,
             f'{_format_keys(unexpected) or "none"}',
             logger=logger)
     return LoadReport(loaded=loaded, missing=missing, unexpected=unexpected)
+
+
+def load_trained_checkpoint(model: nn.Module,
+                            filename: str,
+                            model_cfg: Mapping,
+                            allow_partial: bool = False,
+                            logger: Optional[str] = 'current') -> LoadReport:
+    """Load a trained checkpoint for testing or inference, refusing one of another model.
+
+    Reads the file safely (:func:`~.safe_load.load_checkpoint_file`: no code runs, NaN / Inf
+    weights refused), checks the model settings it was trained with
+    (:func:`trained_state_dict`), then loads it with every key and shape checked
+    (:func:`load_checked_state_dict`).
+
+    Args:
+        model (nn.Module): The model (unwrapped).
+        filename (str): The checkpoint.
+        model_cfg (Mapping): The config's ``model``.
+        allow_partial (bool): Accept missing and unexpected keys (the model settings must still
+            agree). Defaults to False.
+        logger (str, optional): As for :func:`load_checked_state_dict`. Defaults to 'current'.
+
+    Returns:
+        LoadReport: What was loaded.
+    """
+    state_dict = trained_state_dict(load_checkpoint_file(filename), filename, model_cfg)
+    allowed = ['*'] if allow_partial else []
+    source = filename if allow_partial else f'{filename} (--allow-partial loads it anyway)'
+    return load_checked_state_dict(model, state_dict, allowed, allowed, logger, source)

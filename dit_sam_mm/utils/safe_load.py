@@ -22,25 +22,29 @@ lists, tuples, sets and dicts of these come back as they are; every record becom
 ``HistoryBuffer`` built from validated fields; anything else stops the load with
 :class:`UnsafeCheckpointError`, naming the file and where in it the object was.
 
-:func:`register_safe_checkpoint_loader` makes MMEngine read local files this way
-(``load_from``, ``--resume``, ``init_cfg=dict(type='Pretrained')``); ``import dit_sam_mm`` calls
-it. Remote checkpoints (``http://`` ...) keep MMEngine's loaders, i.e. plain weights-only
-``torch.load``, which refuses MMEngine's bookkeeping but runs nothing.
+:func:`register_safe_checkpoint_loader` makes MMEngine read checkpoints this way
+(``load_from``, ``--resume``, ``init_cfg=dict(type='Pretrained')``), local files and URLs alike
+(``http(s)://`` and the model-zoo schemes built on it, e.g. ``torchvision://``: MMEngine's own
+loader for these unpickles without restriction); ``import dit_sam_mm`` calls it.
 """
+import os
 import os.path as osp
 import pickle
+import re
 from collections import Counter, OrderedDict
 from typing import Any, Dict, List, Optional, Tuple, Union
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 
 #: The statistics methods MMEngine's ``HistoryBuffer`` pickles by reference.
 HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
 _HISTORY_FIELDS = {'max_length', '_log_history', '_count_history'}
 _PLAIN_ATOMS = (bool, int, float, complex, str, bytes, bytearray, type(None), torch.Size,
                 torch.dtype, torch.device, torch.layout, torch.memory_format, torch.qscheme)
-_SEQUENCES = (list, tuple, set, frozenset)
+_SEQUENCES = (list, tuple, set)
 _MAPPINGS = (dict, OrderedDict, Counter)
 _PLAIN_ARRAY_KINDS = 'biufcSUM?'  # bool, integers, floats, complex, strings, datetimes
 
@@ -167,8 +171,9 @@ def _plain(value: Any, where: str) -> Any:
         items = [_plain(item, f'{where}[{i}]') for i, item in enumerate(value)]
         return kind(items)
     if kind in _MAPPINGS:
-        rebuilt = kind((_plain(key, f'{where} key'), _plain(item, f'{where}[{key!r}]'))
-                       for key, item in value.items())
+        # Through a dict: a Counter built from pairs would count the pairs.
+        rebuilt = kind(dict((_plain(key, f'{where} key'), _plain(item, f'{where}[{key!r}]'))
+                            for key, item in value.items()))
         attributes = getattr(value, '__dict__', {})
         if attributes:
             # A module state dict carries its modules' versions in ``_metadata``, nothing else.
@@ -182,8 +187,15 @@ def _plain(value: Any, where: str) -> Any:
         'strings, numpy arrays and containers of these are read)')
 
 
-def _check_finite(content: Any, filename: str) -> None:
-    """Refuse weights with NaN or infinite values (every metric would silently be 0)."""
+def check_finite_weights(content: Any, filename: str) -> None:
+    """Refuse weights with NaN or infinite values (every metric would silently be 0).
+
+    Checks ``content['state_dict']`` (or ``content`` itself, a plain state dict) and
+    ``content['ema_state_dict']``.
+
+    Raises:
+        NonFiniteWeightsError: Naming the file and the first keys.
+    """
     for name in ('state_dict', 'ema_state_dict'):
         weights = content.get(name) if isinstance(content, dict) else None
         if name == 'state_dict' and weights is None and isinstance(content, dict):
@@ -198,6 +210,27 @@ def _check_finite(content: Any, filename: str) -> None:
             raise NonFiniteWeightsError(
                 f'{filename}: {name} holds NaN or infinite values in {listed}; the training run '
                 'that wrote it diverged. Use an earlier checkpoint.')
+
+
+def _is_refusal(err: pickle.UnpicklingError) -> bool:
+    """Whether the weights-only unpickler refused something (rather than met a broken file)."""
+    if isinstance(err, UnsafeCheckpointError) or isinstance(err.__context__,
+                                                             UnsafeCheckpointError):
+        return True
+    named = re.search(r'GLOBAL (\S+)', str(err))
+    if named and not all(part.isidentifier() for part in named.group(1).split('.')):
+        return False  # a file cut inside a global's name ('t.'), not a refused global
+    return any(marker in str(err) for marker in ('GLOBAL', 'Trying to', 'Can only'))
+
+
+def _unreadable(filename: str, err: Exception) -> CheckpointReadError:
+    if isinstance(err, pickle.UnpicklingError):
+        detail = _refusal(err)
+    else:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else 'no detail'
+    return CheckpointReadError(
+        f'{filename}: not a readable PyTorch checkpoint (truncated, or not written by '
+        f'torch.save): {type(err).__name__}: {detail}')
 
 
 def _refusal(err: pickle.UnpicklingError) -> str:
@@ -248,29 +281,65 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             content = torch.load(filename, map_location=map_location, weights_only=True)
         content = _plain(content, 'checkpoint')
     except pickle.UnpicklingError as err:
+        if not _is_refusal(err):
+            raise _unreadable(filename, err) from None
         reason = err if isinstance(err, UnsafeCheckpointError) else _refusal(err)
         raise UnsafeCheckpointError(
             f'{filename}: refused to read this checkpoint, it holds more than tensors and plain '
             f'data ({reason}). Nothing in it was run. Re-save it from a trusted environment as '
             'a plain state dict, or use a checkpoint from a source you trust.') from None
-    except (RuntimeError, EOFError, ValueError, IndexError, KeyError, OSError) as err:
-        detail = str(err).splitlines()[0] if str(err).strip() else 'no detail'
-        raise CheckpointReadError(
-            f'{filename}: not a readable PyTorch checkpoint (truncated, or not written by '
-            f'torch.save): {type(err).__name__}: {detail}') from None
-    _check_finite(content, filename)
+    except Exception as err:  # truncated, corrupt, or built from allowed parts that do not fit
+        raise _unreadable(filename, err) from None
+    check_finite_weights(content, filename)
     return content
 
 
-def register_safe_checkpoint_loader() -> None:
-    """Make MMEngine read local checkpoint files with :func:`load_checkpoint_file`.
+def _download_to_cache(url: str, model_dir: Optional[str]) -> str:
+    """The file of ``url`` in ``model_dir`` (torch's hub cache by default), downloaded once."""
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = osp.join(model_dir, osp.basename(urlparse(url).path))
+    if not osp.isfile(cached):
+        torch.hub.download_url_to_file(url, cached, progress=False)
+    return cached
 
-    Replaces the loader of MMEngine's ``CheckpointLoader`` for plain paths (prefix ``''``),
-    which ``Runner.load_checkpoint``, ``Runner.resume`` and ``load_checkpoint`` all go through.
-    Safe to call several times.
+
+def load_checkpoint_url(url: str, map_location: Any = None, model_dir: Optional[str] = None,
+                        progress: bool = False) -> Any:
+    """MMEngine's ``http(s)://`` loader, reading the downloaded file with
+    :func:`load_checkpoint_file`. In a distributed run rank 0 downloads first, as MMEngine's.
+
+    Args:
+        url (str): The checkpoint's URL.
+        map_location: As for ``torch.load``. Defaults to None.
+        model_dir (str, optional): Download folder. Defaults to torch's hub cache.
+        progress (bool): Unused (MMEngine's signature); downloads are quiet.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        path = _download_to_cache(url, model_dir)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            path = _download_to_cache(url, model_dir)
+    return load_checkpoint_file(path, map_location)
+
+
+def register_safe_checkpoint_loader() -> None:
+    """Make MMEngine read checkpoint files and URLs with :func:`load_checkpoint_file`.
+
+    Replaces the loaders of MMEngine's ``CheckpointLoader`` for plain paths (prefix ``''``) and
+    ``http(s)://`` (which ``Runner.load_checkpoint``, ``Runner.resume`` and ``load_checkpoint``
+    go through), and ``mmengine.runner.checkpoint.load_from_http``, which the model-zoo schemes
+    (``torchvision://``, ``open-mmlab://``, ``mmcls://``) call directly. Safe to call several
+    times.
+    """
+    from mmengine.runner import checkpoint
+    checkpoint.CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file,
+                                                force=True)
+    checkpoint.CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
+                                                loader=load_checkpoint_url, force=True)
+    checkpoint.load_from_http = load_checkpoint_url
 
 
 def plain_state_dict(content: Any, filename: str) -> Dict[str, torch.Tensor]:

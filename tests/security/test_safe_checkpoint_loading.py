@@ -6,6 +6,8 @@ refused by each reader with the file named, and its sentinel never appears.
 """
 import itertools
 import pickle
+import shutil
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
@@ -105,13 +107,14 @@ SHAPES = dict(
 )
 
 
+@pytest.mark.parametrize('reader', ['load_checkpoint_file', 'mmengine'])
 @pytest.mark.parametrize('shape', list(SHAPES))
-def test_allowed_globals_with_dishonest_state_are_refused(tmp_path, shape):
+def test_allowed_globals_with_dishonest_state_are_refused(tmp_path, shape, reader):
     checkpoint = mmengine_checkpoint()
     checkpoint['message_hub']['log_scalars']['train/loss'] = SHAPES[shape]
     path = write_file(checkpoint, tmp_path / f'{shape}.pth')
     with pytest.raises(UnsafeCheckpointError, match=r"\['message_hub'\]") as info:
-        load_checkpoint_file(path)
+        READERS[reader](path)
     assert str(path) in str(info.value)
 
 
@@ -126,12 +129,22 @@ def test_ordered_dict_with_planted_attributes_is_refused(tmp_path):
         load_checkpoint_file(path)
 
 
-@pytest.mark.parametrize('content', [b'', b'not a checkpoint\n', 'truncated'])
+class _BadArguments:
+    """Pickles as ``OrderedDict(1)``: an allowed global called with arguments that fail."""
+
+    def __reduce__(self):
+        return (OrderedDict, (1, ))
+
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint\n', 'truncated', 'truncated_legacy',
+                                     'bad_arguments'])
 def test_unreadable_files_name_the_file(tmp_path, content):
     path = tmp_path / 'broken.pth'
-    if content == 'truncated':
-        write_file(mmengine_checkpoint(), path)
+    if content in ('truncated', 'truncated_legacy'):
+        write_file(mmengine_checkpoint(), path, 'legacy' if content == 'truncated_legacy' else 'zip')
         path.write_bytes(path.read_bytes()[:300])
+    elif content == 'bad_arguments':
+        write_file(dict(state_dict={}, meta=_BadArguments()), path)
     else:
         path.write_bytes(content)
     with pytest.raises(CheckpointReadError, match='not a (readable )?PyTorch checkpoint') as info:
@@ -142,3 +155,35 @@ def test_unreadable_files_name_the_file(tmp_path, content):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_checkpoint_file(tmp_path / 'nope.pth')
+
+
+def test_plain_containers_come_back_as_they_were(tmp_path):
+    content = dict(counts=Counter(a=3, b=1), pairs={(1, 2), (3, 4)},
+                   raw=bytearray(b'xy'), shape=torch.Size([2, 3]), dtype=torch.float16)
+    assert load_checkpoint_file(write_file(content, tmp_path / 'c.pth')) == content
+
+
+@pytest.mark.parametrize('url', ['https://example.invalid/zoo/hostile.pth',
+                                 'torchvision://resnet18'])
+def test_urls_are_downloaded_and_read_safely(hostile_files, tmp_path, monkeypatch, url):
+    """MMEngine's own URL loader unpickles without restriction; ours reads the download safely.
+    ``torchvision://`` goes through the same loader (MMEngine calls it directly)."""
+    path, sentinel = hostile_files['system', 'message_hub', 'zip']
+    downloads = []
+
+    def fake_download(address, destination, progress=True):
+        downloads.append(address)
+        shutil.copy(path, destination)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    with pytest.raises(UnsafeCheckpointError, match=str(tmp_path / 'hub' / 'checkpoints')):
+        _load_checkpoint(url, map_location='cpu')
+    assert len(downloads) == 1 and not sentinel.exists()
+    honest = write_file(mmengine_checkpoint(), tmp_path / 'honest.pth')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file',
+                        lambda address, destination, progress=True: shutil.copy(honest,
+                                                                                destination))
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub2'))
+    checkpoint = _load_checkpoint('https://example.invalid/zoo/honest.pth', map_location='cpu')
+    assert type(checkpoint['message_hub']['log_scalars']['train/loss']) is HistoryBuffer

@@ -85,7 +85,8 @@ def image_problem(path: str, size: Tuple[int, int],
 
     Args:
         path (str): The image file (it exists).
-        size (tuple[int, int]): (width, height) recorded in instances.json.
+        size (tuple[int, int]): (width, height) recorded in instances.json
+            (None where it records none: then the size is not compared).
         decode (bool): Decode the whole image as the data pipeline does
             (OpenCV, EXIF orientation ignored) instead of reading its header
             with PIL. Defaults to False.
@@ -107,7 +108,7 @@ def image_problem(path: str, size: Tuple[int, int],
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) \
             as err:
         return f'not readable as an image: {err}'
-    if (width, height) != tuple(size):
+    if None not in size and (width, height) != tuple(size):
         return (f'{width}x{height} pixels, but instances.json says '
                 f'{size[0]}x{size[1]}')
     return None
@@ -217,7 +218,8 @@ def check_dataset(data_root: str, name: str, image_dir: str,
                     'copy?')
 
     sizes = {images[r['image_id']]['file_name']:
-             (images[r['image_id']]['width'], images[r['image_id']]['height'])
+             (images[r['image_id']].get('width'),
+              images[r['image_id']].get('height'))
              for r in refs if r['image_id'] in images}
     image_files = sorted(sizes)
     absent = [f for f in image_files

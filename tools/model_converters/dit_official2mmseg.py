@@ -50,14 +50,18 @@ from torch import Tensor
 try:
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
+    from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
+    from dit_sam_mm.utils.safe_load import (UnsafeCheckpointError, check_finite_weights,
+                                            load_checkpoint_file)
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
+    from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
+    from dit_sam_mm.utils.safe_load import (UnsafeCheckpointError, check_finite_weights,
+                                            load_checkpoint_file)
 
 #: Top-level keys of the released model that its forward pass does not use.
 UNUSED_KEYS = re.compile(r'(query_embeddings|self_attention\..+)')
@@ -74,13 +78,6 @@ class Conversion(NamedTuple):
     """
     state_dict: 'OrderedDict[str, Tensor]'
     dropped: Dict[str, List[str]]
-
-
-def strip_ddp_prefix(state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
-    """Remove the ``module.`` prefix DDP / DataParallel put on every key (if all have it)."""
-    if state_dict and all(key.startswith('module.') for key in state_dict):
-        return OrderedDict((key[len('module.'):], value) for key, value in state_dict.items())
-    return OrderedDict(state_dict)
 
 
 def convert_text_injections(state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
@@ -228,7 +225,9 @@ def _tensors_only(checkpoint: Any, path: str) -> Dict[str, Tensor]:
     bad = [k for k, v in items if type(k) is not str or not isinstance(v, Tensor)]
     if bad:
         raise ValueError(f'{path}: no state dict of tensors found (non-tensor entries: {bad})')
-    return {k: v.detach() for k, v in items}
+    state_dict = {k: v.detach() for k, v in items}
+    check_finite_weights(state_dict, path)
+    return state_dict
 
 
 def load_official_checkpoint(path: str, unsafe: bool = False) -> Mapping[str, Tensor]:

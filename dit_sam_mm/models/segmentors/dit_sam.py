@@ -50,7 +50,7 @@ class DITSAM(BaseSegmentor):
 
     .. code:: text
 
-     _forward(): encode_text() -> extract_feat() -> decode_head.forward()
+     _forward(): extract_text() -> mask_logits()
 
     The text reaches the head bundled with the image features as
     ``TextPromptedInputs(image_feats, text_feats, text_mask)``, so ``BaseDecodeHead.loss`` and
@@ -271,7 +271,7 @@ class DITSAM(BaseSegmentor):
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Low-resolution mask logits (B, 1, 4h, 4w) of the head, without post-processing."""
-        return self.decode_head.forward(self._head_inputs(inputs, data_samples))
+        return self.mask_logits(inputs, *self.extract_text(data_samples, inputs.device))
 
     def extra_repr(self) -> str:
         return f'pretrained={self.pretrained!r}'
