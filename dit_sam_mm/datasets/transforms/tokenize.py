@@ -103,27 +103,24 @@ class TokenizeText(BaseTransform):
                 f'Empty sentence {sentence!r} for ref_id='
                 f'{results.get("ref_id")} sent_id={results.get("sent_id")} '
                 f'(image {results.get("img_path")!r})')
-        encoded = self.tokenizer(
-            sentence,
-            add_special_tokens=True,
-            max_length=self.max_length,
-            truncation=True,
-            padding='max_length',
-            return_attention_mask=True,
-            return_token_type_ids=False)
-        results['text_ids'] = np.asarray(encoded['input_ids'], dtype=np.int64)
-        results['text_mask'] = np.asarray(
-            encoded['attention_mask'], dtype=np.int64)
+        # Tokenised once: the word pieces, then [CLS] pieces [SEP] cut and padded to max_length
+        # (what the tokenizer's truncation='longest_first' does to one sentence).
         pieces = self.tokenizer(
             sentence, add_special_tokens=False, verbose=False,
             return_attention_mask=False,
             return_token_type_ids=False)['input_ids']
-        kept = (int(results['text_mask'].sum())
-                - self.tokenizer.num_special_tokens_to_add(pair=False))
+        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(
+            pair=False)
+        ids = self.tokenizer.build_inputs_with_special_tokens(pieces[:budget])
+        padding = self.max_length - len(ids)
+        results['text_ids'] = np.asarray(
+            ids + [self.tokenizer.pad_token_id] * padding, dtype=np.int64)
+        results['text_mask'] = np.asarray(
+            [1] * len(ids) + [0] * padding, dtype=np.int64)
         results['num_tokens'] = len(pieces)
         results['num_unknown_tokens'] = pieces.count(
             self.tokenizer.unk_token_id)
-        results['num_dropped_tokens'] = len(pieces) - kept
+        results['num_dropped_tokens'] = max(len(pieces) - budget, 0)
         return results
 
     def __repr__(self) -> str:
