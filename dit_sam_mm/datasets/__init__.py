@@ -1,11 +1,14 @@
 """Datasets and data transforms for referring image segmentation.
 
-Importing this package registers ``RefCOCODataset`` (``mmseg.registry.DATASETS``)
-and ``LoadReferImageFromFile``, ``LoadReferAnnotations``, ``ReferRandomFlip``,
-``RandomGaussianBlur``, ``TokenizeText`` and ``PackReferSegInputs``
+Importing this package registers ``RefCOCODataset`` and ``GRefCOCODataset``
+(``mmseg.registry.DATASETS``) and ``LoadReferImageFromFile``,
+``LoadReferAnnotations``, ``ReferRandomFlip``, ``RandomGaussianBlur``,
+``TokenizeText``, ``ReferPad`` and ``PackReferSegInputs``
 (``mmseg.registry.TRANSFORMS``).
 """
-from .refcoco import RefCOCODataset, read_instances_json
+from .grefcoco import (GRefCOCODataset, gref_targets, load_grefs,
+                       read_grefs_file)
+from .refcoco import RefCOCODataset, read_instances_json, read_json_file
 from .refer_pickle import UnsafePickleError, load_plain_pickle, load_refs
 from .transforms import (REFER_META_KEYS, LoadReferAnnotations,
                          LoadReferImageFromFile, PackReferSegInputs,
@@ -14,7 +17,9 @@ from .transforms import (REFER_META_KEYS, LoadReferAnnotations,
                          read_image_file, swap_left_right)
 
 __all__ = [
-    'RefCOCODataset', 'LoadReferImageFromFile', 'LoadReferAnnotations',
+    'RefCOCODataset', 'GRefCOCODataset', 'load_grefs', 'gref_targets',
+    'read_grefs_file',
+    'read_json_file', 'LoadReferImageFromFile', 'LoadReferAnnotations',
     'read_image_file', 'ReferRandomFlip',
     'TokenizeText', 'PackReferSegInputs', 'RandomGaussianBlur',
     'REFER_META_KEYS', 'load_refs', 'read_instances_json',

@@ -14,6 +14,38 @@ from .refer_pickle import load_refs
 SAMPLE_MODES = ('sentence', 'ref')
 
 
+def read_json_file(path: str, what: str) -> object:
+    """Read a JSON annotation file, naming the file in every error.
+
+    Args:
+        path (str): The file.
+        what (str): What the file should be, for the messages (e.g.
+            ``'an instances.json'``).
+
+    Returns:
+        object: The decoded JSON value.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not UTF-8 JSON (a truncated download: the
+            position is named).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'REFER annotation file not found: {path!r}')
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'{path!r} is not valid JSON: {err.msg} (line {err.lineno}, '
+            f'column {err.colno}, character {err.pos:,} of '
+            f'{osp.getsize(path):,} bytes); a truncated or damaged copy? '
+            'Download or generate it again') from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path!r} is not UTF-8 text (byte {err.start:,}): '
+                         f'not {what}') from err
+
+
 def read_instances_json(path: str) -> dict:
     """Read a REFER ``instances.json``, naming the file in every error.
 
@@ -30,20 +62,7 @@ def read_instances_json(path: str) -> dict:
             position is named), or lacks the ``images`` / ``annotations``
             lists.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'REFER annotation file not found: {path!r}')
-    try:
-        with open(path, 'r', encoding='utf-8') as f:
-            instances = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f'{path!r} is not valid JSON: {err.msg} (line {err.lineno}, '
-            f'column {err.colno}, character {err.pos:,} of '
-            f'{osp.getsize(path):,} bytes); a truncated or damaged copy? '
-            'Download or generate it again') from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f'{path!r} is not UTF-8 text (byte {err.start:,}): '
-                         'not an instances.json') from err
+    instances = read_json_file(path, 'an instances.json')
     if not isinstance(instances, dict):
         raise ValueError(f'{path!r} holds a JSON {type(instances).__name__}, '
                          'not the COCO-format object of an instances.json')
@@ -191,9 +210,16 @@ class RefCOCODataset(BaseSegDataset):
                              'has no sentences')
         return sentences
 
-    def load_data_list(self) -> List[dict]:
-        """Read the refs of the selected splits, one entry per ref."""
-        refs = load_refs(self.split_file)
+    def _load_refs(self) -> List[dict]:
+        """Read the refs file (``refs(*).p``) through the safe unpickler."""
+        return load_refs(self.split_file)
+
+    def _target_ann_ids(self, ref: dict) -> List[int]:
+        """The annotation ids a ref points to (exactly one in RefCOCO)."""
+        return [ref['ann_id']]
+
+    def _select_refs(self, refs: List[dict]) -> List[dict]:
+        """The refs of :attr:`splits`, split by split, refusing unknown ones."""
         available = sorted({str(ref['split']) for ref in refs})
         unknown = [s for s in self.splits if s not in available]
         if unknown:
@@ -204,41 +230,56 @@ class RefCOCODataset(BaseSegDataset):
         for ref in refs:
             if ref['split'] in by_split:
                 by_split[ref['split']].append(ref)
-        selected = [ref for s in self.splits for ref in by_split[s]]
-        images, annotations = self._read_instances(
-            {ref['ann_id'] for ref in selected})
+        return [ref for s in self.splits for ref in by_split[s]]
 
-        data_list = []
-        for ref in selected:
-            ann = annotations.get(ref['ann_id'])
-            if ann is None:
-                raise ValueError(
-                    f'ref_id={ref["ref_id"]} points to ann_id={ref["ann_id"]},'
-                    f' which is not in {self.ann_file!r}')
-            image = images.get(ref['image_id'])
-            if image is None:
-                raise ValueError(
-                    f'ref_id={ref["ref_id"]} points to image_id='
-                    f'{ref["image_id"]}, which is not in {self.ann_file!r}')
-            if ann['image_id'] != ref['image_id']:
-                raise ValueError(
-                    f'ref_id={ref["ref_id"]}: ann_id={ref["ann_id"]} belongs '
-                    f'to image_id={ann["image_id"]}, not {ref["image_id"]}')
-            data_list.append(
-                dict(
-                    img_path=osp.join(self.data_prefix.get('img_path', ''),
-                                      image['file_name']),
-                    ref_id=ref['ref_id'],
-                    ann_id=ref['ann_id'],
-                    image_id=ref['image_id'],
-                    category_id=ann.get('category_id',
-                                        ref.get('category_id')),
-                    split=ref['split'],
-                    height=image['height'],
-                    width=image['width'],
-                    segmentation=ann['segmentation'],
-                    sentences=self._sentences_of(ref)))
-        return data_list
+    def _annotation_of(self, ref: dict, ann_id: int,
+                       annotations: Dict[int, dict]) -> dict:
+        """Annotation ``ann_id`` of ``ref``, checked to be on its image."""
+        ann = annotations.get(ann_id)
+        if ann is None:
+            raise ValueError(
+                f'ref_id={ref["ref_id"]} points to ann_id={ann_id}, which is '
+                f'not in {self.ann_file!r} (refs file {self.split_file!r})')
+        if ann['image_id'] != ref['image_id']:
+            raise ValueError(
+                f'ref_id={ref["ref_id"]}: ann_id={ann_id} belongs '
+                f'to image_id={ann["image_id"]}, not {ref["image_id"]} '
+                f'(refs file {self.split_file!r})')
+        return ann
+
+    def _image_entry(self, ref: dict, images: Dict[int, dict]) -> dict:
+        """The part of a data-list entry every REFER-style ref shares."""
+        image = images.get(ref['image_id'])
+        if image is None:
+            raise ValueError(
+                f'ref_id={ref["ref_id"]} points to image_id='
+                f'{ref["image_id"]}, which is not in {self.ann_file!r}')
+        return dict(
+            img_path=osp.join(self.data_prefix.get('img_path', ''),
+                              image['file_name']),
+            ref_id=ref['ref_id'],
+            image_id=ref['image_id'],
+            split=ref['split'],
+            height=image['height'],
+            width=image['width'],
+            sentences=self._sentences_of(ref))
+
+    def _ref_entry(self, ref: dict, images: Dict[int, dict],
+                   annotations: Dict[int, dict]) -> dict:
+        """One data-list entry: the ref's image, annotation and sentences."""
+        ann = self._annotation_of(ref, ref['ann_id'], annotations)
+        return dict(
+            self._image_entry(ref, images),
+            ann_id=ref['ann_id'],
+            category_id=ann.get('category_id', ref.get('category_id')),
+            segmentation=ann['segmentation'])
+
+    def load_data_list(self) -> List[dict]:
+        """Read the refs of the selected splits, one entry per ref."""
+        selected = self._select_refs(self._load_refs())
+        images, annotations = self._read_instances(
+            {i for ref in selected for i in self._target_ann_ids(ref)})
+        return [self._ref_entry(ref, images, annotations) for ref in selected]
 
     def full_init(self) -> None:
         """Load the data list, then index its sentences."""

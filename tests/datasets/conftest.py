@@ -1,10 +1,14 @@
-"""A tiny hand-written REFER dataset, a WordPiece vocabulary, and helpers.
+"""Tiny hand-written REFER and gRefCOCO datasets, a WordPiece vocabulary.
 
-The fixture folder has the REFER layout::
+The REFER fixture folder has the REFER layout::
 
     ROOT/images/fixture_00000{1,2,3}.jpg
     ROOT/instances.json   # polygon, compressed RLE and crowd (list) RLE masks
     ROOT/refs(unc).p      # 6 refs over train / val / testA / testB
+
+The gRefCOCO fixture folder has the same images and instances.json and
+``grefs(unc).json`` (7 grefs: multi-target, no-target, a bare-int ann_id,
+a crowd target and a crowd-only ref).
 """
 import copy
 import json
@@ -98,6 +102,14 @@ def write_refer_folder(root: Path, refs: Optional[list] = None,
                        instances: Optional[dict] = None,
                        skip_images: tuple = ()) -> Path:
     """Write the fixture (or a variant of it) into ``root``."""
+    _write_images_and_instances(root, instances, skip_images)
+    with open(root / 'refs(unc).p', 'wb') as f:
+        pickle.dump(_refs() if refs is None else refs, f, protocol=2)
+    return root
+
+
+def _write_images_and_instances(root: Path, instances: Optional[dict],
+                                skip_images: tuple) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / 'images').mkdir(exist_ok=True)
     rng = np.random.default_rng(0)
@@ -108,8 +120,47 @@ def write_refer_folder(root: Path, refs: Optional[list] = None,
         Image.fromarray(pixels).save(root / 'images' / name, quality=95)
     with open(root / 'instances.json', 'w') as f:
         json.dump(_instances() if instances is None else instances, f)
-    with open(root / 'refs(unc).p', 'wb') as f:
-        pickle.dump(_refs() if refs is None else refs, f, protocol=2)
+
+
+def _gref(ref_id, ann_id, image_id, split, sentences, category_id,
+          no_target=None):
+    ref = _ref(ref_id, ann_id, image_id, split, sentences)
+    ref.update(category_id=category_id, file_name=IMAGES[image_id][0])
+    if no_target is not None:
+        ref['no_target'] = no_target
+    return ref
+
+
+def grefs() -> list:
+    """The gRefCOCO fixture's grefs (ann 201 is a crowd annotation)."""
+    return [
+        _gref(1, [101, 102], 1, 'train', [(10, 'both things on the left'),
+                                          (11, 'all objects')], [1, 2], False),
+        _gref(2, [-1], 1, 'train', [(20, 'the dog in the hat')], [-1], True),
+        _gref(3, [201, 202], 2, 'val', [(30, 'the people and the box'),
+                                        (31, 'everything')], [1, 3], False),
+        _gref(4, 202, 2, 'testA', [(40, 'small box')], 3),
+        _gref(5, [-1], 3, 'testB', [(50, 'a red car'), (51, 'the blue dog')],
+              [-1], True),
+        _gref(6, [201], 2, 'train', [(60, 'the crowd')], [1], False),
+        _gref(7, [301, 302], 3, 'testB', [(70, 'the two shapes')], [2, 3]),
+    ]
+
+
+def write_grefcoco_folder(root: Path, refs: Optional[list] = None,
+                          instances: Optional[dict] = None,
+                          refs_name: str = 'grefs(unc).json',
+                          skip_images: tuple = ()) -> Path:
+    """Write the gRefCOCO fixture (or a variant) into ``root``.
+
+    ``refs_name`` ending in ``.p`` writes a pickle, any other name JSON.
+    """
+    _write_images_and_instances(root, instances, skip_images)
+    refs = grefs() if refs is None else refs
+    if refs_name.endswith('.p'):
+        (root / refs_name).write_bytes(pickle.dumps(refs, protocol=2))
+    else:
+        (root / refs_name).write_text(json.dumps(refs))
     return root
 
 
@@ -162,3 +213,33 @@ def vocab_file(tmp_path_factory) -> str:
     specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
     path.write_text('\n'.join(specials + VOCAB_WORDS) + '\n')
     return str(path)
+
+
+@pytest.fixture(scope='session')
+def gref_root(tmp_path_factory) -> Path:
+    """The shared, read-only gRefCOCO fixture folder."""
+    return write_grefcoco_folder(tmp_path_factory.mktemp('grefcoco'))
+
+
+@pytest.fixture
+def gref_variant(tmp_path) -> Callable[..., Path]:
+    """Factory of edited gRefCOCO copies: ``gref_variant(edit_refs=...)``."""
+
+    def make(edit_refs: Optional[Callable] = None,
+             edit_instances: Optional[Callable] = None,
+             refs_name: str = 'grefs(unc).json') -> Path:
+        refs, instances = grefs(), copy.deepcopy(_instances())
+        if edit_refs is not None:
+            edit_refs(refs)
+        if edit_instances is not None:
+            edit_instances(instances)
+        return write_grefcoco_folder(tmp_path / 'gref_variant', refs,
+                                     instances, refs_name)
+
+    return make
+
+
+@pytest.fixture(scope='session', name='write_grefcoco_folder')
+def write_grefcoco_folder_fixture() -> Callable[..., Path]:
+    """The gRefCOCO fixture writer itself."""
+    return write_grefcoco_folder

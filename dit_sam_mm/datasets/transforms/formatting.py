@@ -8,11 +8,13 @@ from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
 
 #: PackSegInputs' default meta keys plus the referring-expression ones
-#: (the token counts are those of ``TokenizeText``).
+#: (the token counts are those of ``TokenizeText``; ``no_target`` is that of
+#: gRefCOCO samples, packed only when the sample has it).
 REFER_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
                    'pad_shape', 'img_padding_size', 'scale_factor', 'flip',
                    'flip_direction', 'sentence', 'ref_id', 'sent_id', 'split',
-                   'num_tokens', 'num_unknown_tokens', 'num_dropped_tokens')
+                   'num_tokens', 'num_unknown_tokens', 'num_dropped_tokens',
+                   'no_target')
 
 
 @TRANSFORMS.register_module()
@@ -20,7 +22,8 @@ class PackReferSegInputs(PackSegInputs):
     """``PackSegInputs`` that also packs the tokenized sentence.
 
     Produces ``inputs`` (uint8 CHW tensor) and a ``SegDataSample`` with
-    ``gt_sem_seg`` (when ``gt_seg_map`` exists), the data fields
+    ``gt_sem_seg`` (when ``gt_seg_map`` exists; all zeros for a no-target
+    gRefCOCO sample), the data fields
     ``text_ids`` and ``text_mask`` (LongTensor (L,), set with ``set_data``
     so the data preprocessor moves them to the device) and the metainfo
     named in ``meta_keys``.
@@ -30,8 +33,9 @@ class PackReferSegInputs(PackSegInputs):
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo. Defaults
             to :data:`REFER_META_KEYS` (PackSegInputs' keys + ``sentence``,
-            ``ref_id``, ``sent_id``, ``split`` and ``TokenizeText``'s token
-            counts).
+            ``ref_id``, ``sent_id``, ``split``, ``TokenizeText``'s token
+            counts and gRefCOCO's ``no_target``). A key the sample lacks is
+            left out of the metainfo.
     """
 
     def __init__(self, meta_keys: Sequence[str] = REFER_META_KEYS) -> None:

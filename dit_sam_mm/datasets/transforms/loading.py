@@ -174,11 +174,18 @@ class LoadReferAnnotations(BaseTransform):
     in a test pipeline (MMSeg's convention) so the metric sees the mask at
     the original resolution, and before it in a training pipeline.
 
-    Required keys: ``segmentation``, ``height``, ``width``.
+    A RefCOCO sample has one ``segmentation``. A gRefCOCO sample (it has
+    ``ann_ids``, see ``GRefCOCODataset``) has one segmentation per target in
+    ``segmentations``: the mask is their union, all zeros when there is no
+    target.
+
+    Required keys: ``height``, ``width``, and ``segmentation`` or (with
+    ``ann_ids``) ``segmentations``.
     Optional keys: ``ori_shape`` (checked against the annotation's size),
     ``seg_fields``.
-    Added keys: ``gt_seg_map`` (uint8, 1 = referred object); ``'gt_seg_map'``
-    is appended to ``seg_fields`` so resizing/cropping transforms follow it.
+    Added keys: ``gt_seg_map`` (uint8 (H, W), 1 = referred object(s));
+    ``'gt_seg_map'`` is appended to ``seg_fields`` so resizing/cropping
+    transforms follow it.
 
     Args:
         check_image_size (bool): Raise if the loaded image's ``ori_shape``
@@ -189,20 +196,47 @@ class LoadReferAnnotations(BaseTransform):
         self.check_image_size = check_image_size
 
     def _describe(self, results: dict) -> str:
-        return (f'ref_id={results.get("ref_id")} '
-                f'ann_id={results.get("ann_id")} '
+        ann = (f'ann_ids={results["ann_ids"]}' if 'ann_ids' in results else
+               f'ann_id={results.get("ann_id")}')
+        return (f'ref_id={results.get("ref_id")} {ann} '
                 f'(image {results.get("img_path")!r})')
 
+    def _decode(self, results: dict, height: int, width: int) -> np.ndarray:
+        """The (height, width) uint8 mask: one segmentation or a union."""
+        if 'ann_ids' in results:
+            segmentations = results.get('segmentations')
+            if segmentations is None:
+                raise KeyError('LoadReferAnnotations needs \'segmentations\' '
+                               f'in the sample of {self._describe(results)}')
+        else:
+            if 'segmentation' not in results:
+                raise KeyError('LoadReferAnnotations needs \'segmentation\' '
+                               f'in the sample of {self._describe(results)}')
+            segmentations = [results['segmentation']]
+        try:
+            masks = [decode_coco_segmentation(segmentation, height, width)
+                     for segmentation in segmentations]
+        except ValueError as err:
+            raise ValueError(
+                f'Bad segmentation for {self._describe(results)}: {err}'
+            ) from err
+        if not masks:
+            return np.zeros((height, width), dtype=np.uint8)
+        for other in masks[1:]:  # each decoded mask is a fresh array
+            masks[0] |= other
+        return masks[0]
+
     def transform(self, results: dict) -> dict:
-        """Decode ``results['segmentation']`` into ``results['gt_seg_map']``.
+        """Decode the sample's segmentation(s) into ``results['gt_seg_map']``.
 
         Args:
-            results (dict): Sample from :class:`RefCOCODataset`.
+            results (dict): Sample from :class:`RefCOCODataset` or
+                :class:`GRefCOCODataset`.
 
         Returns:
             dict: ``results`` with ``gt_seg_map`` added.
         """
-        for key in ('segmentation', 'height', 'width'):
+        for key in ('height', 'width'):
             if key not in results:
                 raise KeyError(f'LoadReferAnnotations needs {key!r} in the '
                                f'sample of {self._describe(results)}')
@@ -214,14 +248,7 @@ class LoadReferAnnotations(BaseTransform):
                 f'Image size {tuple(ori_shape[:2])} of '
                 f'{self._describe(results)} differs from the annotation size '
                 f'{(height, width)} in instances.json')
-        try:
-            mask = decode_coco_segmentation(results['segmentation'], height,
-                                            width)
-        except ValueError as err:
-            raise ValueError(
-                f'Bad segmentation for {self._describe(results)}: {err}'
-            ) from err
-        results['gt_seg_map'] = mask
+        results['gt_seg_map'] = self._decode(results, height, width)
         seg_fields = results.setdefault('seg_fields', [])
         if 'gt_seg_map' not in seg_fields:
             seg_fields.append('gt_seg_map')
