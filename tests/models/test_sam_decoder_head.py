@@ -52,12 +52,18 @@ def sam_state_dict_for_head(prompt_encoder, mask_decoder):
     return state
 
 
+#: The parameters of the no-target branch (a 3-layer MLP).
+NO_TARGET_KEYS = sorted(f'no_target_head.layers.{i}.{kind}' for i in range(3)
+                        for kind in ('weight', 'bias'))
+
+
 def load_sam_into_head(head, prompt_encoder, mask_decoder):
     state = sam_state_dict_for_head(prompt_encoder, mask_decoder)
     result = head.load_state_dict(state, strict=False)
-    # Only the text projection is new; nothing of SAM's is left over.
+    # Only the text projection (and the no-target branch) is new; nothing of SAM's is left over.
     assert result.unexpected_keys == []
-    assert sorted(result.missing_keys) == ['text_proj.bias', 'text_proj.weight']
+    new = ['text_proj.bias', 'text_proj.weight'] + (NO_TARGET_KEYS if head.no_target else [])
+    assert sorted(result.missing_keys) == sorted(new)
 
 
 def test_dropped_keys_are_exactly_the_unbuilt_ones():
@@ -73,11 +79,14 @@ def test_dropped_keys_are_exactly_the_unbuilt_ones():
         assert any(fnmatch.fnmatchcase(k, pattern) for k in sam_keys), pattern
 
 
-@pytest.mark.parametrize('grid', [(4, 4), (3, 5)])
-def test_parity_with_segment_anything(grid):
+@pytest.mark.parametrize('grid, options', [((4, 4), {}), ((3, 5), {}),
+                                           ((3, 5), dict(no_target=False)),
+                                           ((3, 5), dict(no_target=True))])
+def test_parity_with_segment_anything(grid, options):
+    """The mask equals SAM's single mask, with or without the no-target branch."""
     torch.manual_seed(0)
     prompt_encoder, mask_decoder = build_sam(grid)
-    head = build_head().eval()
+    head = build_head(**options).eval()
     load_sam_into_head(head, prompt_encoder, mask_decoder)
 
     batch, num_tokens = 2, 5
@@ -86,6 +95,9 @@ def test_parity_with_segment_anything(grid):
     text_mask = torch.ones(batch, num_tokens, dtype=torch.bool)
     with torch.no_grad():
         ours = head((image_embedding, ), text_feats, text_mask)
+        if head.no_target:
+            ours, no_target_logits = ours
+            assert no_target_logits.shape == (batch, )
         assert ours.shape == (batch, 1, 4 * grid[0], 4 * grid[1])
         assert ours.std().item() > 0.1  # O(1) logits: the 1e-4 tolerance is meaningful
         sparse = head.text_proj(text_feats)
@@ -204,3 +216,122 @@ def test_text_is_required():
         head((torch.randn(1, DIM, 4, 4), ))
     with pytest.raises(ValueError, match='binary'):
         build_head(num_classes=3, out_channels=3)
+
+
+def head_inputs(batch=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    feats = (torch.randn(batch, DIM, 4, 4, generator=gen), )
+    text = torch.randn(batch, 3, TEXT_DIM, generator=gen)
+    mask = torch.ones(batch, 3, dtype=torch.bool)
+    mask[-1, 2] = False
+    return TextPromptedInputs(feats, text, mask)
+
+
+def no_target_samples(flags, size=16):
+    """Samples with a random 0/1 mask (all zeros when no target) and ``no_target`` flags; a
+    flag of None leaves ``no_target`` out of the metainfo."""
+    gen = torch.Generator().manual_seed(1)
+    masks = [(torch.rand(size, size, generator=gen) > 0.5).long() * (flag is not True)
+             for flag in flags]
+    samples = make_samples(masks)
+    for sample, flag in zip(samples, flags):
+        if flag is not None:
+            sample.set_metainfo(dict(no_target=flag))
+    return samples
+
+
+def test_without_no_target_the_head_is_the_plain_one():
+    """Same parameters, outputs and losses as a head built without the argument."""
+    torch.manual_seed(0)
+    plain = build_head()
+    torch.manual_seed(0)
+    explicit = build_head(no_target=False, no_target_threshold=0.9,
+                          loss_no_target=dict(type='MaskBCELoss', loss_name='loss_other'))
+    assert list(explicit.state_dict()) == list(plain.state_dict())
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in explicit.state_dict().items())
+    assert not hasattr(explicit, 'no_target_head') and not hasattr(explicit, 'loss_no_target')
+    inputs, samples = head_inputs(), no_target_samples([True, False, None])
+    with torch.no_grad():
+        out = explicit(inputs)
+        assert isinstance(out, torch.Tensor) and torch.equal(out, plain(inputs))
+        losses = explicit.loss(inputs, samples, train_cfg={})
+        assert set(losses) == {'loss_ce', 'acc_seg'}
+        expected = plain.loss(inputs, samples, train_cfg={})
+        assert all(torch.equal(losses[k], expected[k]) for k in expected)
+        metas = [dict(img_shape=(16, 16), pad_shape=(16, 16))] * 3
+        predicted = explicit.predict(inputs, metas, test_cfg={})
+        assert torch.equal(predicted, plain.predict(inputs, metas, test_cfg={}))
+
+
+def test_no_target_branch_adds_only_its_parameters_and_keeps_the_mask():
+    plain = build_head().eval()
+    head = build_head(no_target=True).eval()
+    assert sorted(set(head.state_dict()) - set(plain.state_dict())) == NO_TARGET_KEYS
+    assert set(plain.state_dict()) <= set(head.state_dict())
+    # A plain head's weights load with exactly the branch's keys missing.
+    result = head.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == NO_TARGET_KEYS and result.unexpected_keys == []
+    inputs = head_inputs()
+    with torch.no_grad():
+        mask_logits, no_target_logits = head(inputs)
+        assert torch.equal(mask_logits, plain(inputs))
+        assert no_target_logits.shape == (3, ) and no_target_logits.dtype == torch.float32
+        metas = [dict(img_shape=(32, 32), pad_shape=(32, 32))] * 3
+        resized, passed = head.predict(inputs, metas, test_cfg={})
+    assert resized.shape == (3, 1, 32, 32) and torch.equal(passed, no_target_logits)
+
+
+def test_no_target_loss_and_accuracy_match_their_definitions():
+    head = build_head(no_target=True, no_target_threshold=0.6,
+                      loss_no_target=dict(type='MaskBCELoss', loss_weight=0.5,
+                                          loss_name='loss_no_target'))
+    mask_logits = torch.randn(4, 1, 8, 8)
+    no_target_logits = torch.tensor([2.0, -1.0, 0.3, 0.5])  # probabilities .88 .27 .57 .62
+    samples = no_target_samples([True, False, True, None], size=8)  # None = False
+    losses = head.loss_by_feat((mask_logits, no_target_logits), samples)
+    assert set(losses) == {'loss_ce', 'acc_seg', 'loss_no_target', 'acc_no_target'}
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    bce = torch.nn.functional.binary_cross_entropy(no_target_logits.sigmoid(), labels)
+    assert torch.allclose(losses['loss_no_target'], 0.5 * bce, atol=1e-6)
+    # predicted no target (> 0.6): yes, no, no, yes -> right, right, wrong, wrong
+    assert losses['acc_no_target'].item() == pytest.approx(50.0)
+    # the mask losses are those of the plain head; a no-target sample's mask target is empty
+    plain = build_head().loss_by_feat(mask_logits, samples)
+    assert all(torch.equal(losses[k], plain[k]) for k in plain)
+    # mmseg's sigmoid cross-entropy gives the same value
+    ce = build_head(no_target=True, loss_no_target=dict(
+        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=0.5, loss_name='loss_no_target'))
+    value = ce.loss_by_feat((mask_logits, no_target_logits), samples)['loss_no_target']
+    assert torch.allclose(value, losses['loss_no_target'], atol=1e-6)
+
+
+def test_gradients_reach_the_no_target_branch():
+    torch.manual_seed(0)
+    head = build_head(no_target=True)
+    losses = head.loss(head_inputs(), no_target_samples([True, False, False]), train_cfg={})
+    losses['loss_no_target'].backward()
+    grads = {n: p.grad for n, p in head.named_parameters()}
+    assert all(grads[key] is not None and grads[key].abs().sum() > 0 for key in NO_TARGET_KEYS)
+    # the no-target loss also trains what reads the sentence and the image
+    for name in ('text_proj.weight', 'mask_decoder.iou_token.weight',
+                 'mask_decoder.transformer.layers.0.self_attn.q_proj.weight'):
+        assert grads[name] is not None and grads[name].abs().sum() > 0, name
+    head.zero_grad(set_to_none=True)
+    losses = head.loss(head_inputs(), no_target_samples([True, False, False]), train_cfg={})
+    (losses['loss_ce'] + losses['loss_no_target']).backward()
+    assert [n for n, p in head.named_parameters() if p.grad is None] == []
+
+
+def test_no_target_settings_are_checked():
+    with pytest.raises(ValueError, match=r"loss_name='loss_ce'.*differ from the mask losses"):
+        build_head(no_target=True, loss_no_target=dict(type='MaskBCELoss'))
+    with pytest.raises(ValueError, match=r"loss_name='nt'.*start with 'loss_'"):
+        build_head(no_target=True, loss_no_target=dict(type='MaskBCELoss', loss_name='nt'))
+    with pytest.raises(ValueError, match=r'no_target_threshold .* got 1.5'):
+        build_head(no_target=True, no_target_threshold=1.5)
+    head = build_head(no_target=True)
+    with pytest.raises(ValueError, match=r'no_target=True\) got no no-target logits'):
+        head.loss_by_feat(torch.randn(1, 1, 8, 8), no_target_samples([False], size=8))
+    with pytest.raises(ValueError, match=r'no_target=False\) got no-target logits'):
+        build_head().loss_by_feat((torch.randn(1, 1, 8, 8), torch.zeros(1)),
+                                  no_target_samples([False], size=8))

@@ -6,6 +6,10 @@ SAM's ``no_mask_embed``; the output is SAM's first (single-mask) mask token at 4
 grid. Sub-module parameter names equal SAM's, so an official SAM checkpoint converts by renaming
 ``prompt_encoder.X`` -> ``decode_head.prompt_encoder.X`` and ``mask_decoder.X`` ->
 ``decode_head.mask_decoder.X`` and dropping ``SAM_DECODER_KEYS_DROPPED``.
+
+With ``no_target=True`` (generalized referring segmentation, gRefCOCO) the head also predicts
+whether the sentence names nothing in the image: a logit per sample from the decoder's output
+tokens, trained with a binary loss against ``data_sample.metainfo['no_target']``.
 """
 import fnmatch
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -18,6 +22,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor, nn
 
+from .sam_layers import MLP
 from .sam_prompt_encoder import DensePromptEncoder
 from .single_mask_decoder import SingleMaskDecoder
 from .two_way_transformer import TwoWayTransformer
@@ -36,9 +41,22 @@ SAM_DECODER_KEYS_DROPPED: Tuple[str, ...] = (
 )
 
 
+#: What ``SAMDecoderHead.forward`` returns: mask logits (B, 1, h, w), or with ``no_target=True``
+#: the pair (mask logits (B, 1, h, w), no-target logits (B,)).
+HeadOutputs = Union[Tensor, Tuple[Tensor, Tensor]]
+
+
 def is_dropped_sam_decoder_key(key: str) -> bool:
     """Whether an official SAM checkpoint key is one ``SAMDecoderHead`` does not build."""
     return any(fnmatch.fnmatchcase(key, pattern) for pattern in SAM_DECODER_KEYS_DROPPED)
+
+
+def split_head_outputs(outputs: HeadOutputs) -> Tuple[Tensor, Optional[Tensor]]:
+    """The mask logits and the no-target logits (None for a head without the branch)."""
+    if isinstance(outputs, (tuple, list)):
+        mask_logits, no_target_logits = outputs
+        return mask_logits, no_target_logits
+    return outputs, None
 
 
 class TextPromptedInputs(NamedTuple):
@@ -83,6 +101,21 @@ class SAMDecoderHead(BaseDecodeHead):
         num_classes (int): Must be 2 (binary). Defaults to 2.
         out_channels (int): Must be 1 (one sigmoid logit). Defaults to 1.
         threshold (float): Sigmoid threshold of the prediction. Defaults to 0.35 (paper).
+        no_target (bool): Also predict whether the sentence names nothing in the image: an MLP
+            (``no_target_head``, 3 layers) on the decoder's outputs of SAM's IoU token and first
+            mask token gives one logit per sample. ``forward`` then returns (mask logits,
+            no-target logits), the losses gain ``loss_no_target``'s term (target:
+            ``metainfo['no_target']``, missing = False) and ``acc_no_target``. The mask is
+            computed exactly as without the branch. Defaults to False: nothing is built, the
+            head is the plain one.
+        no_target_threshold (float): With ``no_target``, a sample whose no-target probability
+            (sigmoid of its logit) is above it is predicted to name nothing (the segmentor
+            returns an empty mask). Defaults to 0.5.
+        loss_no_target (dict): With ``no_target``, the binary loss of the no-target logits
+            (B, 1) against the 0/1 labels (B,); its ``loss_name`` is the key in the losses and
+            must differ from the mask losses'. ``dict(type='CrossEntropyLoss', use_sigmoid=True,
+            loss_name='loss_no_target', ...)`` gives the same value. Defaults to
+            ``dict(type='MaskBCELoss', loss_weight=1.0, loss_name='loss_no_target')``.
         loss_decode (dict | Sequence[dict]): Losses. Defaults to BCE over non-ignored pixels,
             ``dict(type='MaskBCELoss', loss_weight=1.0)`` (the value of mmseg's
             ``CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)``, which also works but
@@ -109,6 +142,10 @@ class SAMDecoderHead(BaseDecodeHead):
                  threshold: float = 0.35,
                  loss_decode: Union[dict, Sequence[dict]] = dict(
                      type='MaskBCELoss', loss_weight=1.0),
+                 no_target: bool = False,
+                 no_target_threshold: float = 0.5,
+                 loss_no_target: dict = dict(
+                     type='MaskBCELoss', loss_weight=1.0, loss_name='loss_no_target'),
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if num_classes != 2 or out_channels != 1:
@@ -142,6 +179,25 @@ class SAMDecoderHead(BaseDecodeHead):
                 attention_downsample_rate=attention_downsample_rate),
             num_multimask_outputs=num_multimask_outputs)
 
+        self.no_target = no_target
+        self.no_target_threshold = no_target_threshold
+        if no_target:
+            self._build_no_target_branch(transformer_dim, loss_no_target)
+
+    def _build_no_target_branch(self, transformer_dim: int, loss_no_target: dict) -> None:
+        if not 0.0 <= self.no_target_threshold <= 1.0:
+            raise ValueError('SAMDecoderHead: no_target_threshold is a probability in [0, 1], '
+                             f'got {self.no_target_threshold}')
+        # (B, 2C): the IoU token's and the first mask token's outputs -> (B, 1)
+        self.no_target_head = MLP(2 * transformer_dim, transformer_dim, 1, 3)
+        self.loss_no_target = MODELS.build(loss_no_target)
+        name = self.loss_no_target.loss_name
+        mask_names = {loss.loss_name for loss in self._losses()}
+        if not name.startswith('loss_') or name in mask_names:
+            raise ValueError(f'SAMDecoderHead: loss_no_target has loss_name={name!r}; it must '
+                             "start with 'loss_' and differ from the mask losses' names "
+                             f"{sorted(mask_names)}, e.g. loss_name='loss_no_target'")
+
     def _losses(self) -> List[nn.Module]:
         if isinstance(self.loss_decode, nn.ModuleList):
             return list(self.loss_decode)
@@ -156,8 +212,8 @@ class SAMDecoderHead(BaseDecodeHead):
     def forward(self,
                 inputs: Union[TextPromptedInputs, Sequence[Tensor]],
                 text_feats: Optional[Tensor] = None,
-                text_mask: Optional[Tensor] = None) -> Tensor:
-        """Predict low-resolution mask logits.
+                text_mask: Optional[Tensor] = None) -> HeadOutputs:
+        """Predict low-resolution mask logits (and, with ``no_target``, no-target logits).
 
         Args:
             inputs (TextPromptedInputs | Sequence[Tensor]): The backbone's output tuple (then
@@ -167,9 +223,10 @@ class SAMDecoderHead(BaseDecodeHead):
             text_mask (Tensor, optional): (B, L), True/1 = real token; None = all real.
 
         Returns:
-            Tensor: float32 logits (B, 1, 4h, 4w) for an image embedding of (B, C, h, w) (under
-            autocast the decoder runs in bfloat16; resizing, sigmoid, threshold and losses
-            then work on float32).
+            Tensor | Tuple[Tensor, Tensor]: float32 logits (B, 1, 4h, 4w) for an image embedding
+            of (B, C, h, w) (under autocast the decoder runs in bfloat16; resizing, sigmoid,
+            threshold and losses then work on float32); with ``no_target``, the pair of them and
+            the float32 no-target logits (B,).
         """
         if isinstance(inputs, TextPromptedInputs):
             if text_feats is not None or text_mask is not None:
@@ -186,26 +243,63 @@ class SAMDecoderHead(BaseDecodeHead):
         sparse_embeddings = self.text_proj(text_feats)  # (B, L, C)
         dense_embeddings = self.prompt_encoder.no_mask_embedding(b, (h, w))  # (B, C, h, w)
         image_pe = self.prompt_encoder.get_dense_pe((h, w))  # (1, C, h, w)
-        return self.mask_decoder(
+        outputs = self.mask_decoder(
             image_embeddings=image_embedding,
             image_pe=image_pe,
             sparse_prompt_embeddings=sparse_embeddings,
             dense_prompt_embeddings=dense_embeddings,
             sparse_prompt_mask=(text_mask.bool()
-                                if self.mask_text_padding and text_mask is not None else None)
-        ).float()
+                                if self.mask_text_padding and text_mask is not None else None),
+            return_tokens=self.no_target)
+        if not self.no_target:
+            return outputs.float()
+        mask_logits, tokens = outputs  # (B, 1, 4h, 4w), (B, 2, C)
+        no_target_logits = self.no_target_head(tokens.flatten(1)).squeeze(1)  # (B, 2C) -> (B,)
+        return mask_logits.float(), no_target_logits.float()
 
     def loss(self, inputs: TextPromptedInputs, batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:
-        """Losses of the mask; ``inputs`` bundles the image features and the text."""
+        """Losses of the mask (and no-target logits); ``inputs`` bundles image features and
+        text."""
         return super().loss(inputs, batch_data_samples, train_cfg)
 
     def predict(self, inputs: TextPromptedInputs, batch_img_metas: List[dict],
-                test_cfg: ConfigType) -> Tensor:
-        """Mask logits at the (padded) input size; ``inputs`` bundles image features and text."""
+                test_cfg: ConfigType) -> HeadOutputs:
+        """Mask logits at the (padded) input size (with ``no_target``, and the no-target logits
+        (B,)); ``inputs`` bundles image features and text."""
         return super().predict(inputs, batch_img_metas, test_cfg)
 
-    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> dict:
+    def predict_by_feat(self, seg_logits: HeadOutputs, batch_img_metas: List[dict]) -> HeadOutputs:
+        """Resize the mask logits to the (padded) input size; no-target logits pass through."""
+        mask_logits, no_target_logits = split_head_outputs(seg_logits)
+        mask_logits = super().predict_by_feat(mask_logits, batch_img_metas)
+        return mask_logits if no_target_logits is None else (mask_logits, no_target_logits)
+
+    def no_target_probs(self, no_target_logits: Tensor) -> Tensor:
+        """Probabilities (B,) that the sentences name nothing, of the no-target logits (B,)."""
+        return no_target_logits.float().sigmoid()
+
+    def loss_by_feat(self, seg_logits: HeadOutputs, batch_data_samples: SampleList) -> dict:
+        """Mask losses (``mask_loss_by_feat``) and, with ``no_target``, the no-target loss and
+        ``acc_no_target``, the accuracy (%) of ``probability > no_target_threshold``."""
+        mask_logits, no_target_logits = split_head_outputs(seg_logits)
+        if (no_target_logits is not None) != self.no_target:
+            raise ValueError(f'SAMDecoderHead(no_target={self.no_target}) got '
+                             f"{'no ' if no_target_logits is None else ''}no-target logits")
+        losses = self.mask_loss_by_feat(mask_logits, batch_data_samples)
+        if no_target_logits is None:
+            return losses
+        labels = torch.tensor(
+            [bool(sample.metainfo.get('no_target', False)) for sample in batch_data_samples],
+            dtype=torch.long).to(no_target_logits.device)  # (B,) 1 = names nothing
+        losses[self.loss_no_target.loss_name] = self.loss_no_target(no_target_logits[:, None],
+                                                                    labels)
+        with torch.no_grad():
+            pred = (self.no_target_probs(no_target_logits) > self.no_target_threshold).float()
+            losses['acc_no_target'] = (pred == labels.float()).float().mean() * 100.0
+        return losses
+
+    def mask_loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> dict:
         """Binary losses and accuracy of (B, 1, h, w) logits against the 0/1 ground truth.
 
         Differs from ``BaseDecodeHead.loss_by_feat`` where mmseg 1.2.2 mishandles one output

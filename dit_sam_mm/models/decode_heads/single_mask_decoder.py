@@ -16,7 +16,7 @@ that mask, and differs from SAM in three ways:
 
 Kept parameter names equal those of SAM's ``MaskDecoder``.
 """
-from typing import Optional, Type
+from typing import Optional, Tuple, Type, Union
 
 import torch
 from torch import Tensor, nn
@@ -72,7 +72,8 @@ class SingleMaskDecoder(nn.Module):
                 image_pe: Tensor,
                 sparse_prompt_embeddings: Tensor,
                 dense_prompt_embeddings: Tensor,
-                sparse_prompt_mask: Optional[Tensor] = None) -> Tensor:
+                sparse_prompt_mask: Optional[Tensor] = None,
+                return_tokens: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Predict the single-mask logits.
 
         Args:
@@ -82,9 +83,12 @@ class SingleMaskDecoder(nn.Module):
             dense_prompt_embeddings (Tensor): (B, C, h, w), added to the image embedding.
             sparse_prompt_mask (Tensor, optional): (B, N) bool, True = real prompt token;
                 None means all are real.
+            return_tokens (bool): Also return the transformer's outputs of the IoU token and
+                the first mask token. Defaults to False.
 
         Returns:
-            Tensor: low-resolution mask logits (B, 1, 4h, 4w).
+            Tensor | Tuple[Tensor, Tensor]: low-resolution mask logits (B, 1, 4h, 4w); with
+            ``return_tokens``, also the IoU and first mask token outputs (B, 2, C).
         """
         b, c, h, w = image_embeddings.shape
         # (1 + M, C) -> (B, 1 + M, C): IoU token, then the mask tokens
@@ -109,4 +113,5 @@ class SingleMaskDecoder(nn.Module):
         _, c_up, h_up, w_up = upscaled.shape
         # (B, 1, C/8) @ (B, C/8, 4h*4w) -> (B, 1, 4h, 4w)
         masks = hyper_in.unsqueeze(1) @ upscaled.reshape(b, c_up, h_up * w_up)
-        return masks.reshape(b, 1, h_up, w_up)
+        masks = masks.reshape(b, 1, h_up, w_up)
+        return (masks, hs[:, :2, :]) if return_tokens else masks
