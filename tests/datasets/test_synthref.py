@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mmcv import imread
 from pycocotools.coco import COCO
-from tool_loader import load_tool
+from tool_loader import REPO_ROOT, load_tool
 
 from dit_sam_mm.datasets import RefCOCODataset, load_refs
 from dit_sam_mm.datasets.synthref import COLOURS, make_synthref, render, sample_scene
@@ -26,6 +26,13 @@ def synthref(tmp_path_factory):
     root = tmp_path_factory.mktemp('synthref')
     stats = make_synthref(str(root))
     return root, stats
+
+
+def test_committed_synthref_is_what_the_generator_writes(synthref):
+    """data/synthref was written with the default arguments: its annotations stay byte-identical."""
+    root, _ = synthref
+    for name in ('instances.json', 'refs(unc).p', 'vocab.txt'):
+        assert (root / name).read_bytes() == (REPO_ROOT / 'data' / 'synthref' / name).read_bytes()
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):

@@ -15,9 +15,23 @@ and read by ``RefCOCODataset`` like RefCOCO::
          ann_file='instances.json', split_file='refs(unc).p',
          data_prefix=dict(img_path='images/'), split='train')
 
-The same ``--seed``, ``--num-images`` and ``--size`` give byte-identical files.
+``--generalized`` writes the variant in the gRefCOCO format (read by
+``GRefCOCODataset``): the same images, ``instances.json`` and single-target
+refs as SynthRef of that seed, plus multi-target sentences ("all the red
+shapes", "the two circles on the left", "both squares") and no-target ones
+("the blue triangle" when there is none), about 25 % and 15 % of each split's
+sentences (``--multi-target-share``, ``--no-target-share``)::
+
+    python tools/dataset_converters/make_synthref.py --generalized
+    # data/synthref_gres/{images/, instances.json, grefs(unc).json, vocab.txt}
+
+Its ``vocab.txt`` is SynthRef's followed by the new words, so the token ids of
+SynthRef's words stay the same.
+
+The same ``--seed``, ``--num-images``, ``--size`` (and shares) give
+byte-identical files.
 A folder that already holds SynthRef files (``instances.json``,
-``refs(unc).p``, ``vocab.txt``, the images) is refused, with nothing written,
+``refs(unc).p`` or ``grefs(unc).json``, ``vocab.txt``, the images) is refused, with nothing written,
 unless ``--overwrite`` is given: the repository's own ``data/synthref`` is
 regenerated with ``--overwrite``.
 """
@@ -27,9 +41,11 @@ import time
 from typing import List, Optional, Tuple
 
 from dit_sam_mm.datasets.synthref import make_synthref
+from dit_sam_mm.datasets.synthref.generalized import MULTI_TARGET_SHARE, NO_TARGET_SHARE
 from dit_sam_mm.utils.cli import run_main
 
 DEFAULT_OUT_DIR = 'data/synthref'
+DEFAULT_GENERALIZED_OUT_DIR = 'data/synthref_gres'
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -49,10 +65,12 @@ def parse_size(text: str) -> Tuple[int, int]:
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Write the synthetic SynthRef dataset (REFER layout).')
+        description='Write the synthetic SynthRef dataset (REFER layout, or '
+        'gRefCOCO layout with --generalized).')
     parser.add_argument(
-        'out_dir', nargs='?', default=DEFAULT_OUT_DIR,
-        help=f'output folder (default: {DEFAULT_OUT_DIR})')
+        'out_dir', nargs='?', default=None,
+        help=f'output folder (default: {DEFAULT_OUT_DIR}, with --generalized '
+        f'{DEFAULT_GENERALIZED_OUT_DIR})')
     parser.add_argument(
         '--num-images', type=int, default=450,
         help='images in total; val/testA/testB get N//9 each, train the '
@@ -65,7 +83,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--overwrite', action='store_true',
         help='replace the files of an earlier SynthRef in OUT_DIR (refused '
         'by default)')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--generalized', action='store_true',
+        help='write the gRefCOCO-format variant (grefs(unc).json) with '
+        'multi-target and no-target sentences')
+    parser.add_argument(
+        '--multi-target-share', type=float, default=MULTI_TARGET_SHARE,
+        help='with --generalized: share of multi-target sentences per split '
+        f'(default: {MULTI_TARGET_SHARE})')
+    parser.add_argument(
+        '--no-target-share', type=float, default=NO_TARGET_SHARE,
+        help='with --generalized: share of no-target sentences per split '
+        f'(default: {NO_TARGET_SHARE})')
+    args = parser.parse_args(argv)
+    if args.out_dir is None:
+        args.out_dir = (DEFAULT_GENERALIZED_OUT_DIR if args.generalized
+                        else DEFAULT_OUT_DIR)
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,14 +107,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     stats = make_synthref(args.out_dir, num_images=args.num_images,
                           seed=args.seed, size=args.size,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite,
+                          generalized=args.generalized,
+                          multi_target_share=args.multi_target_share,
+                          no_target_share=args.no_target_share)
     seconds = time.perf_counter() - start
     width, height = args.size
-    print(f'SynthRef ({width}x{height}, seed {args.seed}) written to '
+    name = 'SynthRef (generalized)' if args.generalized else 'SynthRef'
+    print(f'{name} ({width}x{height}, seed {args.seed}) written to '
           f'{args.out_dir} in {seconds:.1f} s')
     for split, counts in stats.items():
-        print(f'  {split:6s} images {counts["images"]:5d}  refs '
-              f'{counts["refs"]:5d}  sentences {counts["sentences"]:5d}')
+        line = (f'  {split:6s} images {counts["images"]:5d}  refs '
+                f'{counts["refs"]:5d}  sentences {counts["sentences"]:5d}')
+        if args.generalized:
+            line += (f'  multi-target {counts["multi_target"]:5d}  '
+                     f'no-target {counts["no_target"]:5d}')
+        print(line)
     return 0
 
 

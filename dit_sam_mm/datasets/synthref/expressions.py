@@ -7,7 +7,9 @@ Positions are bounding-box centres and sizes are mask areas, the numbers
 written to ``instances.json``. All templates stay true under a horizontal
 flip once "left" and "right" are swapped, as ``ReferRandomFlip`` does.
 """
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from .scene import COLOURS, KINDS, SceneObject
 
@@ -30,6 +32,8 @@ _RELATIONS = {'to the left of': 'left', 'to the right of': 'right',
               'above': 'top', 'below': 'bottom'}
 #: A compared shape must be at least this much bigger in area.
 AREA_RATIO = 1.5
+#: Sentences of one ref, at most.
+SENTENCES_PER_REF = 3
 
 
 def _coord(obj: SceneObject, direction: str) -> float:
@@ -52,24 +56,48 @@ def _cone(obj, anchor, direction) -> Tuple[float, float]:
     return sign * delta[axis], abs(delta[1 - axis])
 
 
-def _only_one_in_cone(target, anchor, group, direction, gap) -> bool:
-    """Target clearly lies in ``direction`` of anchor, all others clearly not.
+def _clearly_in(obj, anchor, direction, gap) -> bool:
+    """obj lies in ``direction`` of anchor: progress >= 2 gap, lateral <= 0.6 progress."""
+    progress, lateral = _cone(obj, anchor, direction)
+    return progress >= 2 * gap and lateral <= 0.6 * progress
 
-    Clearly in: progress >= 2 gap and lateral <= 0.6 progress. Clearly out:
-    progress <= -gap / 2, or lateral >= 1.5 max(progress, 0) + gap / 2.
-    A reader's rule "progress > 0 and lateral < progress" agrees with both.
+
+def _clearly_out(obj, anchor, direction, gap) -> bool:
+    """obj is not in ``direction`` of anchor.
+
+    Progress <= -gap / 2, or lateral >= 1.5 max(progress, 0) + gap / 2.
     """
-    progress, lateral = _cone(target, anchor, direction)
-    if progress < 2 * gap or lateral > 0.6 * progress:
-        return False
-    for other in group:
-        if other is target or other is anchor:
+    progress, lateral = _cone(obj, anchor, direction)
+    return (progress <= -gap / 2
+            or lateral >= 1.5 * max(progress, 0.0) + gap / 2)
+
+
+def cone_members(anchor: SceneObject, group: List[SceneObject],
+                 direction: str, gap: float) -> Optional[List[SceneObject]]:
+    """The members of ``group`` (anchor aside) in ``direction`` of anchor.
+
+    A reader's rule "progress > 0 and lateral < progress" agrees with
+    :func:`_clearly_in` and :func:`_clearly_out`.
+
+    Returns:
+        list | None: The members clearly in that direction, when every other
+        one is clearly not; None when one of them is in between.
+    """
+    members = []
+    for obj in group:
+        if obj is anchor:
             continue
-        progress, lateral = _cone(other, anchor, direction)
-        if not (progress <= -gap / 2
-                or lateral >= 1.5 * max(progress, 0.0) + gap / 2):
-            return False
-    return True
+        if _clearly_in(obj, anchor, direction, gap):
+            members.append(obj)
+        elif not _clearly_out(obj, anchor, direction, gap):
+            return None
+    return members
+
+
+def _only_one_in_cone(target, anchor, group, direction, gap) -> bool:
+    """Target clearly lies in ``direction`` of anchor, all others clearly not."""
+    members = cone_members(anchor, group, direction, gap)
+    return members is not None and len(members) == 1 and members[0] is target
 
 
 def _bigger(a: SceneObject, b: SceneObject) -> bool:
@@ -158,3 +186,25 @@ def expressions_for(target: SceneObject, objects: List[SceneObject],
     return dict(
         attribute=attribute_expressions(target, shapes),
         relational=relational_expressions(target, shapes, gap))
+
+
+def choose_sentences(rng: np.random.Generator,
+                     options: Dict[str, List[str]]) -> List[str]:
+    """Up to 3 sentences of one ref, preferring position/comparison ones.
+
+    Args:
+        rng (np.random.Generator): Draws the order of each family.
+        options (dict): ``{'attribute': [...], 'relational': [...]}``.
+
+    Returns:
+        list[str]: Two relational and one attribute sentence when there are
+        enough, else filled up from the rest; unique, in drawn order.
+    """
+    rel = [options['relational'][i]
+           for i in rng.permutation(len(options['relational']))]
+    attr = [options['attribute'][i]
+            for i in rng.permutation(len(options['attribute']))]
+    chosen = rel[:2] + attr[:1]
+    rest = rel[2:] + attr[1:]
+    chosen += rest[:SENTENCES_PER_REF - len(chosen)]
+    return list(dict.fromkeys(chosen))  # unique, order kept

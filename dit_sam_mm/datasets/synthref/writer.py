@@ -11,6 +11,12 @@ Output (``out_dir``, by default ``data/synthref/``)::
 Read it with ``RefCOCODataset(data_root=out_dir, ann_file='instances.json',
 split_file='refs(unc).p', data_prefix=dict(img_path='images/'))``. The same
 seed and arguments give byte-identical files.
+
+The generalized variant (``generalized=True``, by default in
+``data/synthref_gres/``) writes ``grefs(unc).json`` (gRefCOCO format: lists
+``ann_id`` and ``category_id``, ``[-1]`` and ``no_target`` for a sentence
+that names nothing) instead of ``refs(unc).p``, and a vocab.txt that extends
+SynthRef's; its images and ``instances.json`` are those of SynthRef.
 """
 import json
 import os
@@ -22,15 +28,18 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .expressions import SYNTHREF_WORDS, expressions_for
+from .expressions import SYNTHREF_WORDS, choose_sentences, expressions_for
+from .generalized import (GENERALIZED_WORDS, MULTI_TARGET_SHARE,
+                          NO_TARGET_SHARE, TargetMix)
 from .scene import KINDS, SceneObject, render, sample_scene
 
 CATEGORIES = [dict(id=i + 1, name=name)
               for i, name in enumerate(KINDS + ('dots', ))]
 CATEGORY_IDS = {c['name']: c['id'] for c in CATEGORIES}
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
-SENTENCES_PER_REF = 3
 PICKLE_PROTOCOL = 2
+REFS_FILE = 'refs(unc).p'
+GREFS_FILE = 'grefs(unc).json'
 
 
 def split_of(index: int, num_images: int) -> str:
@@ -65,45 +74,59 @@ def _segmentation(obj: SceneObject, ann_index: int) -> Tuple[object, int]:
     return obj.polygons, 0
 
 
-def _choose_sentences(rng: np.random.Generator,
-                      options: Dict[str, List[str]]) -> List[str]:
-    """Up to 3 sentences, preferring position/comparison ones."""
-    rel = [options['relational'][i]
-           for i in rng.permutation(len(options['relational']))]
-    attr = [options['attribute'][i]
-            for i in rng.permutation(len(options['attribute']))]
-    chosen = rel[:2] + attr[:1]
-    rest = rel[2:] + attr[1:]
-    chosen += rest[:SENTENCES_PER_REF - len(chosen)]
-    return list(dict.fromkeys(chosen))  # unique, order kept
-
-
 def image_name(image_id: int) -> str:
     """File name of SynthRef image ``image_id`` (from 1) under ``images/``."""
     return f'synthref_{image_id:06d}.jpg'
 
 
-def existing_outputs(out_dir: str, num_images: int) -> List[str]:
+def refs_file(generalized: bool) -> str:
+    """Name of the refs file: ``grefs(unc).json`` or ``refs(unc).p``."""
+    return GREFS_FILE if generalized else REFS_FILE
+
+
+def existing_outputs(out_dir: str, num_images: int,
+                     generalized: bool = False) -> List[str]:
     """The files :func:`make_synthref` would write that ``out_dir`` holds.
 
     Args:
         out_dir (str): Output folder.
         num_images (int): Images to write.
+        generalized (bool): The gRefCOCO-format variant. Defaults to False.
 
     Returns:
         List[str]: Their paths relative to ``out_dir``: the annotation files
         first, then the images.
     """
-    names = ['instances.json', 'refs(unc).p', 'vocab.txt'] + [
+    names = ['instances.json', refs_file(generalized), 'vocab.txt'] + [
         osp.join('images', image_name(i)) for i in range(1, num_images + 1)]
     return [name for name in names if osp.lexists(osp.join(out_dir, name))]
+
+
+def _ref(ref_id: int, image_id: int, split: str, targets: List[dict],
+         sents: List[dict], generalized: bool) -> dict:
+    """A REFER ref of one target annotation, or a gref of any number."""
+    if not generalized:
+        ann_id = targets[0]['id']
+        return dict(ref_id=ref_id, ann_id=ann_id, image_id=image_id,
+                    split=split, category_id=targets[0]['category_id'],
+                    sent_ids=[s['sent_id'] for s in sents], sentences=sents,
+                    file_name=f'synthref_{image_id:06d}_{ann_id}.jpg')
+    return dict(ref_id=ref_id, image_id=image_id, split=split,
+                ann_id=[a['id'] for a in targets] or [-1],
+                category_id=[a['category_id'] for a in targets] or [-1],
+                no_target=not targets,
+                sent_ids=[s['sent_id'] for s in sents], sentences=sents,
+                file_name=image_name(image_id))
 
 
 def make_synthref(out_dir: str,
                   num_images: int = 450,
                   seed: int = 0,
                   size: Tuple[int, int] = (64, 64),
-                  overwrite: bool = False) -> Dict[str, dict]:
+                  overwrite: bool = False,
+                  generalized: bool = False,
+                  multi_target_share: float = MULTI_TARGET_SHARE,
+                  no_target_share: float = NO_TARGET_SHARE) -> Dict[str, dict]:
     """Generate SynthRef into ``out_dir``.
 
     Args:
@@ -115,9 +138,19 @@ def make_synthref(out_dir: str,
         overwrite (bool): Replace the files of an earlier SynthRef in
             ``out_dir``; without it nothing is written when one of them
             exists. Other files are left alone. Defaults to False.
+        generalized (bool): Write the gRefCOCO-format variant: the same
+            images, annotations and single-target refs as SynthRef of that
+            seed, plus multi-target and no-target refs (see
+            :mod:`.generalized`), as ``grefs(unc).json`` with a vocab.txt
+            that extends SynthRef's. Defaults to False.
+        multi_target_share (float): With ``generalized``, the wanted share
+            of multi-target sentences per split. Defaults to 0.25.
+        no_target_share (float): With ``generalized``, the wanted share of
+            no-target sentences per split. Defaults to 0.15.
 
     Returns:
-        dict: Per split, the numbers of images, refs and sentences.
+        dict: Per split, the numbers of images, refs and sentences; with
+        ``generalized`` also of multi-target and no-target sentences.
 
     Raises:
         FileExistsError: ``out_dir`` holds a file this would write, and
@@ -128,7 +161,11 @@ def make_synthref(out_dir: str,
     width, height = int(size[0]), int(size[1])
     if min(width, height) < 32:
         raise ValueError(f'images must be at least 32x32, got {size}')
-    existing = [] if overwrite else existing_outputs(out_dir, num_images)
+    # Its own stream, so that images and single-target refs match SynthRef's.
+    mix = TargetMix(np.random.default_rng([seed, 1]), multi_target_share,
+                    no_target_share) if generalized else None
+    existing = [] if overwrite else existing_outputs(out_dir, num_images,
+                                                     generalized)
     if existing:
         found = [n for n in existing if osp.dirname(n) != 'images']
         images = len(existing) - len(found)
@@ -143,7 +180,9 @@ def make_synthref(out_dir: str,
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     images, annotations, refs = [], [], []
     next_sent_id = 1
-    stats = {s: dict(images=0, refs=0, sentences=0)
+    counters = ('images', 'refs', 'sentences') + (
+        ('multi_target', 'no_target') if generalized else ())
+    stats = {s: dict.fromkeys(counters, 0)
              for s in ('train', 'val', 'testA', 'testB')}
     for index in range(num_images):
         image_id, split = index + 1, split_of(index, num_images)
@@ -156,6 +195,8 @@ def make_synthref(out_dir: str,
         images.append(dict(id=image_id, file_name=file_name, width=width,
                            height=height))
         stats[split]['images'] += 1
+        first_ann = len(annotations)
+        entries = []  # (target annotations, sentences) per ref
         for obj in objects:
             ann_id = len(annotations) + 1
             segmentation, iscrowd = _segmentation(obj, ann_id)
@@ -165,28 +206,45 @@ def make_synthref(out_dir: str,
                 segmentation=segmentation, area=obj.area,
                 bbox=[float(v) for v in obj.bbox],
                 synthref=dict(colour=obj.colour, size=obj.size)))
-            sentences = _choose_sentences(
+            sentences = choose_sentences(
                 rng, expressions_for(obj, objects, gap))
-            if not sentences:
-                continue
+            if sentences:
+                entries.append(([annotations[-1]], sentences))
+        if mix is not None:
+            extra = mix.extra_refs(
+                objects, split, sum(len(e[1]) for e in entries), gap)
+            for targets, sentences in extra:
+                entries.append(([annotations[first_ann + i] for i in targets],
+                                sentences))
+                kind = 'multi_target' if targets else 'no_target'
+                stats[split][kind] += len(sentences)
+        for targets, sentences in entries:
             sents = [dict(sent_id=next_sent_id + i, sent=text, raw=text,
                           tokens=text.split())
                      for i, text in enumerate(sentences)]
             next_sent_id += len(sents)
-            refs.append(dict(
-                ref_id=len(refs) + 1, ann_id=ann_id, image_id=image_id,
-                split=split, category_id=CATEGORY_IDS[obj.kind],
-                sent_ids=[s['sent_id'] for s in sents], sentences=sents,
-                file_name=f'synthref_{image_id:06d}_{ann_id}.jpg'))
+            refs.append(_ref(len(refs) + 1, image_id, split, targets, sents,
+                             generalized))
             stats[split]['refs'] += 1
             stats[split]['sentences'] += len(sents)
+    _write_files(out_dir, dict(images=images, annotations=annotations,
+                               categories=CATEGORIES), refs, generalized)
+    return stats
+
+
+def _write_files(out_dir: str, instances: dict, refs: List[dict],
+                 generalized: bool) -> None:
+    """instances.json, the refs file and vocab.txt."""
     with open(osp.join(out_dir, 'instances.json'), 'w',
               encoding='utf-8') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=CATEGORIES), f, sort_keys=True,
-                  separators=(',', ':'))
-    with open(osp.join(out_dir, 'refs(unc).p'), 'wb') as f:
-        pickle.dump(refs, f, protocol=PICKLE_PROTOCOL)
+        json.dump(instances, f, sort_keys=True, separators=(',', ':'))
+    refs_path = osp.join(out_dir, refs_file(generalized))
+    if generalized:
+        with open(refs_path, 'w', encoding='utf-8') as f:
+            json.dump(refs, f, sort_keys=True, separators=(',', ':'))
+    else:
+        with open(refs_path, 'wb') as f:
+            pickle.dump(refs, f, protocol=PICKLE_PROTOCOL)
+    words = GENERALIZED_WORDS if generalized else SYNTHREF_WORDS
     with open(osp.join(out_dir, 'vocab.txt'), 'w', encoding='utf-8') as f:
-        f.write('\n'.join(SPECIAL_TOKENS + tuple(SYNTHREF_WORDS)) + '\n')
-    return stats
+        f.write('\n'.join(SPECIAL_TOKENS + tuple(words)) + '\n')
