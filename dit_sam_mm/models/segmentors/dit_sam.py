@@ -11,7 +11,7 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, OptSampleLis
 from torch import Tensor
 
 from ...utils.checkpoint import load_checked_state_dict
-from ..decode_heads.sam_decoder_head import TextPromptedInputs
+from ..decode_heads.sam_decoder_head import HeadOutputs, TextPromptedInputs, split_head_outputs
 from .inference_accelerator import InferenceAccelerator
 
 TEXT_FIELDS = ('text_ids', 'text_mask')
@@ -39,14 +39,17 @@ class DITSAM(BaseSegmentor):
 
     .. code:: text
 
-     predict(): encode_decode() -> postprocess_result()
-     encode_decode(): extract_text() -> mask_logits() -> decode_head.predict_by_feat()
+     predict(): decode() -> postprocess_result() [-> mark_no_target()]
+     decode(): extract_text() -> mask_logits() -> decode_head.predict_by_feat()
      mask_logits(): neck() -> extract_feat() -> decode_head.forward()
                     # autocast + torch.compile'd after accelerate_inference()
      postprocess_result(): crop padding, un-flip, resize to ori_shape, sigmoid > threshold
                            (or, threshold_before_resize: threshold, crop, un-flip, resize, > 0)
+     mark_no_target(): only for a head with no_target=True: metainfo no_target_prob, and an
+                       empty pred_sem_seg above the head's no_target_threshold
 
-    3. ``_forward`` (``mode='tensor'``) returns the head's low-resolution logits:
+    3. ``_forward`` (``mode='tensor'``) returns the head's low-resolution logits (with a
+       no-target head, the pair of them and the no-target logits (B,)):
 
     .. code:: text
 
@@ -184,8 +187,10 @@ class DITSAM(BaseSegmentor):
         image_feats = self.extract_feat(inputs, text_feats, text_mask)
         return TextPromptedInputs(image_feats, text_feats, text_mask)
 
-    def mask_logits(self, inputs: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
-        """The tensor path of inference: low-resolution mask logits (B, 1, 4h, 4w).
+    def mask_logits(self, inputs: Tensor, text_ids: Tensor, text_mask: Tensor) -> HeadOutputs:
+        """The tensor path of inference: low-resolution mask logits (B, 1, 4h, 4w); with a
+        no-target head (``decode_head.no_target``) the pair of them and the no-target logits
+        (B,).
 
         Args:
             inputs (Tensor): Normalised, padded images (B, 3, H, W).
@@ -217,15 +222,21 @@ class DITSAM(BaseSegmentor):
             self.inference_accelerator = InferenceAccelerator(
                 self.mask_logits, dtype=dtype, compile_mode=compile_mode, backend=backend)
 
-    def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
-        """Mask logits (B, 1, H, W) at the (padded) input size."""
+    def decode(self, inputs: Tensor,
+               batch_data_samples: SampleList) -> Tuple[Tensor, Optional[Tensor]]:
+        """Mask logits (B, 1, H, W) at the (padded) input size and the no-target logits (B,)
+        (None when the head has no no-target branch)."""
         text_ids, text_mask = self.extract_text(batch_data_samples, inputs.device)
         run = self.mask_logits
         if self.inference_accelerator is not None and not self.training:
             run = self.inference_accelerator
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
-        return self.decode_head.predict_by_feat(run(inputs, text_ids, text_mask),
-                                                batch_img_metas)
+        return split_head_outputs(
+            self.decode_head.predict_by_feat(run(inputs, text_ids, text_mask), batch_img_metas))
+
+    def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
+        """Mask logits (B, 1, H, W) at the (padded) input size."""
+        return self.decode(inputs, batch_data_samples)[0]
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of a batch, prefixed with ``decode.``."""
@@ -235,14 +246,40 @@ class DITSAM(BaseSegmentor):
 
     def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
         """Predict masks; each sample gets ``seg_logits`` (sigmoid probabilities) and
-        ``pred_sem_seg`` (0/1) at its ``ori_shape``."""
+        ``pred_sem_seg`` (0/1) at its ``ori_shape``; with a no-target head also the metainfo
+        ``no_target_prob`` (see :meth:`mark_no_target`)."""
         if data_samples is None:
             raise ValueError('DITSAM.predict needs data_samples: the sentence (`text_ids`, '
                              '`text_mask`) of every image is part of the input')
-        seg_logits = self.encode_decode(inputs, data_samples)
+        seg_logits, no_target_logits = self.decode(inputs, data_samples)
         if self.test_cfg.get('threshold_before_resize', False):
-            return self.threshold_then_resize(seg_logits, data_samples)
-        return self.postprocess_result(seg_logits, data_samples)
+            data_samples = self.threshold_then_resize(seg_logits, data_samples)
+        else:
+            data_samples = self.postprocess_result(seg_logits, data_samples)
+        if no_target_logits is not None:
+            data_samples = self.mark_no_target(no_target_logits, data_samples)
+        return data_samples
+
+    def mark_no_target(self, no_target_logits: Tensor, data_samples: SampleList) -> SampleList:
+        """Record each sample's no-target probability; empty the masks predicted as no target.
+
+        Every sample gets the metainfo ``no_target_prob`` (float in [0, 1], sigmoid of its
+        logit); a sample whose probability is above the head's ``no_target_threshold`` gets an
+        all-zero ``pred_sem_seg``. ``seg_logits`` keeps the mask branch's probabilities.
+
+        Args:
+            no_target_logits (Tensor): (B,) logits of the head's no-target branch.
+            data_samples (SampleList): The post-processed samples (with ``pred_sem_seg``).
+
+        Returns:
+            SampleList: ``data_samples``, updated in place.
+        """
+        probs = self.decode_head.no_target_probs(no_target_logits).tolist()
+        for prob, sample in zip(probs, data_samples):
+            sample.set_metainfo(dict(no_target_prob=prob))
+            if prob > self.decode_head.no_target_threshold:
+                sample.pred_sem_seg = PixelData(data=torch.zeros_like(sample.pred_sem_seg.data))
+        return data_samples
 
     def threshold_then_resize(self, seg_logits: Tensor, data_samples: SampleList) -> SampleList:
         """The released test code's post-processing (``test_cfg.threshold_before_resize``).
@@ -269,8 +306,9 @@ class DITSAM(BaseSegmentor):
                                  pred_sem_seg=PixelData(data=(resized > 0).to(resized))))
         return data_samples
 
-    def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
-        """Low-resolution mask logits (B, 1, 4h, 4w) of the head, without post-processing."""
+    def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> HeadOutputs:
+        """Low-resolution mask logits (B, 1, 4h, 4w) of the head, without post-processing
+        (with a no-target head, and its no-target logits (B,))."""
         return self.mask_logits(inputs, *self.extract_text(data_samples, inputs.device))
 
     def extra_repr(self) -> str:

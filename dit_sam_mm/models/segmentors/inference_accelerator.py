@@ -7,7 +7,7 @@ compiled graph per input size and batch size. With ``compile_mode='reduce-overhe
 also captures a CUDA graph per size, which removes the per-kernel launch cost that dominates at
 batch 1. Everything around it (pre- and post-processing, data samples) stays eager.
 """
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -20,7 +20,8 @@ class InferenceAccelerator:
     """Autocast and ``torch.compile`` around a tensor function of inference.
 
     Args:
-        fn (Callable): ``fn(images, text_ids, text_mask) -> logits``.
+        fn (Callable): ``fn(images, text_ids, text_mask) -> logits``, a tensor or a tuple of
+            tensors (e.g. mask and no-target logits).
         dtype (str, optional): ``'bfloat16'`` or ``'float16'`` autocast, None for the input's
             precision. Defaults to ``'bfloat16'``.
         compile_mode (str, optional): ``torch.compile`` mode (``'default'``,
@@ -30,7 +31,7 @@ class InferenceAccelerator:
     """
 
     def __init__(self,
-                 fn: Callable[[Tensor, Tensor, Tensor], Tensor],
+                 fn: Callable[[Tensor, Tensor, Tensor], Union[Tensor, Tuple[Tensor, ...]]],
                  *,
                  dtype: Optional[str] = 'bfloat16',
                  compile_mode: Optional[str] = 'reduce-overhead',
@@ -46,8 +47,10 @@ class InferenceAccelerator:
                 options['mode'] = compile_mode
             self.fn = torch.compile(fn, **options)
 
-    def __call__(self, images: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
-        """Float32 logits of ``fn`` for the inputs, under autocast, compiled."""
+    def __call__(self, images: Tensor, text_ids: Tensor,
+                 text_mask: Tensor) -> Union[Tensor, Tuple[Tensor, ...]]:
+        """Float32 logits of ``fn`` (each of them, for a tuple) for the inputs, under autocast,
+        compiled."""
         if self.compile_mode == 'reduce-overhead' and images.is_cuda:
             # A new inference step: the CUDA graph may reuse the previous call's output memory
             # (its logits were post-processed into new tensors already).
@@ -55,6 +58,8 @@ class InferenceAccelerator:
         with torch.autocast(images.device.type, dtype=self.dtype or torch.float32,
                             enabled=self.dtype is not None):
             logits = self.fn(images, text_ids, text_mask)
+        if isinstance(logits, tuple):
+            return tuple(tensor.float() for tensor in logits)
         return logits.float()
 
     def __deepcopy__(self, memo: dict) -> None:
