@@ -243,3 +243,9 @@ def gref_variant(tmp_path) -> Callable[..., Path]:
 def write_grefcoco_folder_fixture() -> Callable[..., Path]:
     """The gRefCOCO fixture writer itself."""
     return write_grefcoco_folder
+
+
+@pytest.fixture
+def fixture_grefs() -> list:
+    """A fresh copy of the gRefCOCO fixture's grefs, to edit."""
+    return grefs()

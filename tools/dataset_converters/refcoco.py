@@ -1,4 +1,4 @@
-"""Check a RefCOCO / RefCOCO+ / RefCOCOg folder before training on it.
+"""Check a RefCOCO / RefCOCO+ / RefCOCOg / gRefCOCO folder before training.
 
 Expected layout (DESIGN.md section 3)::
 
@@ -6,20 +6,25 @@ Expected layout (DESIGN.md section 3)::
     DATA_ROOT/refcoco/instances.json, refs(unc).p
     DATA_ROOT/refcoco+/instances.json, refs(unc).p
     DATA_ROOT/refcocog/instances.json, refs(umd).p, refs(google).p
+    DATA_ROOT/grefcoco/instances.json, grefs(unc).json   (optional)
 
 Usage::
 
     python tools/dataset_converters/refcoco.py check data
     python tools/dataset_converters/refcoco.py check data --datasets refcoco
+    python tools/dataset_converters/refcoco.py check data --datasets grefcoco
 
 It reports missing files, a damaged ``instances.json``, refs whose annotation
 or image is missing from ``instances.json``, empty sentences, missing or
 unreadable image files (empty, no image, or another size than
 ``instances.json`` says), and the number of sentences per split compared with
 the published counts (a difference is a warning, or an error with
-``--strict``). Images are checked by their header (fast); ``--decode-images``
-decodes each one fully as training does. Exit status 1 when anything is
-missing or broken, 0 otherwise.
+``--strict``). For gRefCOCO (checked only when named) it reports the
+sentences per split, the shares of no-target and multi-target sentences, and
+malformed ``ann_id`` lists; its totals are compared with the GRES paper's.
+Images are checked by their header (fast); ``--decode-images`` decodes each
+one fully as training does. Exit status 1 when anything is missing or
+broken, 0 otherwise.
 """
 import argparse
 import os
@@ -31,7 +36,8 @@ from typing import Dict, List, Optional, Tuple
 
 from PIL import Image
 
-from dit_sam_mm.datasets import load_refs, read_image_file, read_instances_json
+from dit_sam_mm.datasets import (gref_targets, load_refs, read_grefs_file,
+                                 read_image_file, read_instances_json)
 from dit_sam_mm.utils.cli import run_main
 
 #: name -> (folder, refs file, sentences per split). RefCOCO (unc) counts
@@ -47,7 +53,17 @@ KNOWN_DATASETS: Dict[str, Tuple[str, str, Dict[str, int]]] = {
                      dict(train=80512, val=4896, test=9602)),
     'refcocog_google': ('refcocog', 'refs(google).p',
                         dict(train=85474, val=9536)),
+    'grefcoco': ('grefcoco', 'grefs(unc).json', {}),
 }
+#: Checked when --datasets is not given (gRefCOCO is optional).
+DEFAULT_DATASETS = ['refcoco', 'refcoco+', 'refcocog_umd', 'refcocog_google']
+#: gRefCOCO totals of the GRES paper (CVPR 2023), compared instead of
+#: per-split counts; its multi-target (80,022) and no-target (32,202)
+#: sentence counts are shown beside the ones found.
+GREFCOCO_PUBLISHED = dict(sentences=278232, images=19994, multi=80022,
+                          no_target=32202)
+GREFCOCO_SOURCE = ('the GRES project (https://github.com/henghuiding/gRefCOCO):'
+                   ' grefs(unc).json and instances.json')
 REFER_SOURCE = ('the REFER project (https://github.com/lichengunc/refer): '
                 'refcoco.zip, refcoco+.zip, refcocog.zip hold instances.json '
                 'and the refs(*).p files')
@@ -152,6 +168,42 @@ def _examples(items: List) -> str:
                     else '')
 
 
+def _ref_targets(name: str, ref: dict, refs_file: str) -> Tuple[List, bool]:
+    """Target annotation ids of a ref and its no-target flag.
+
+    Raises:
+        ValueError: A malformed gRefCOCO ``ann_id`` (see ``gref_targets``).
+    """
+    if name == 'grefcoco':
+        return gref_targets(ref, refs_file)
+    return [ref['ann_id']], False
+
+
+def _percent(part: int, whole: int) -> str:
+    return f'{part:,} ({100 * part / max(whole, 1):.1f}%)'
+
+
+def _report_gref_counts(name: str, refs: List[dict], counts: Counter,
+                        shares: Counter, report: Report) -> None:
+    """Totals against the GRES paper's, and the no/multi-target shares."""
+    total = sum(counts.values())
+    images = len({ref['image_id'] for ref in refs})
+    found = ', '.join(f'{s} {counts[s]:,}' for s in sorted(counts))
+    paper = GREFCOCO_PUBLISHED
+    summary = (f'{name}: {len(refs):,} grefs, {total:,} sentences over '
+               f'{images:,} images (per split: {found})')
+    if (total, images) == (paper['sentences'], paper['images']):
+        report.ok(f'{summary}, as published')
+    else:
+        report.warn(f"{summary} differ from the GRES paper's "
+                    f"{paper['sentences']:,} sentences over "
+                    f"{paper['images']:,} images; a partial or modified copy?")
+    report.ok(f"{name}: no-target sentences {_percent(shares['no'], total)},"
+              f" multi-target {_percent(shares['multi'], total)} (GRES "
+              f"paper: {paper['no_target']:,} and {paper['multi']:,} of "
+              f"{paper['sentences']:,})")
+
+
 def check_dataset(data_root: str, name: str, image_dir: str,
                   report: Report, image_checker: ImageChecker) -> None:
     """Check one dataset of :data:`KNOWN_DATASETS`, writing to ``report``.
@@ -164,16 +216,20 @@ def check_dataset(data_root: str, name: str, image_dir: str,
         image_checker (ImageChecker): Checks the image files.
     """
     folder, refs_name, known = KNOWN_DATASETS[name]
+    generalized = name == 'grefcoco'
     ann_file = osp.join(data_root, folder, 'instances.json')
     refs_file = osp.join(data_root, folder, refs_name)
+    pickled = osp.splitext(refs_file)[0] + '.p'  # some gRefCOCO copies
+    if generalized and not osp.isfile(refs_file) and osp.isfile(pickled):
+        refs_file = pickled
     missing = [p for p in (ann_file, refs_file) if not osp.isfile(p)]
     if missing:
         for path in missing:
             report.error(f'{name}: missing {path}; it comes from '
-                         f'{REFER_SOURCE}')
+                         f'{GREFCOCO_SOURCE if generalized else REFER_SOURCE}')
         return
     try:
-        refs = load_refs(refs_file)
+        refs = (read_grefs_file if generalized else load_refs)(refs_file)
     except Exception as err:  # unreadable or unsafe pickle
         report.error(f'{name}: cannot read {refs_file}: {err}')
         return
@@ -185,12 +241,20 @@ def check_dataset(data_root: str, name: str, image_dir: str,
     images = {img['id']: img for img in instances['images']}
     ann_ids = {ann['id'] for ann in instances['annotations']}
 
-    counts = Counter()
-    no_ann, no_image, empty = [], [], []
+    counts, shares = Counter(), Counter()
+    no_ann, no_image, empty, malformed = [], [], [], []
     for ref in refs:
-        counts[ref['split']] += len(ref['sentences'])
-        if ref['ann_id'] not in ann_ids:
-            no_ann.append(f'ref_id={ref["ref_id"]}/ann_id={ref["ann_id"]}')
+        sentences = len(ref['sentences'])
+        counts[ref['split']] += sentences
+        try:
+            targets, no_target = _ref_targets(name, ref, refs_file)
+        except ValueError:
+            targets, no_target = [], False
+            malformed.append(f'ref_id={ref["ref_id"]}/ann_id={ref["ann_id"]}')
+        shares['no'] += sentences * no_target
+        shares['multi'] += sentences * (len(targets) > 1)
+        no_ann += [f'ref_id={ref["ref_id"]}/ann_id={ann_id}'
+                   for ann_id in targets if ann_id not in ann_ids]
         if ref['image_id'] not in images:
             no_image.append(
                 f'ref_id={ref["ref_id"]}/image_id={ref["image_id"]}')
@@ -199,17 +263,22 @@ def check_dataset(data_root: str, name: str, image_dir: str,
             if not str(text).strip():
                 empty.append(f'ref_id={ref["ref_id"]}/sent_id='
                              f'{sent.get("sent_id")}')
-    for problem, items in (('refs whose annotation is not in '
+    for problem, items in (('annotation ids of refs not in '
                             'instances.json', no_ann),
                            ('refs whose image is not in instances.json',
-                            no_image), ('empty sentences', empty)):
+                            no_image), ('empty sentences', empty),
+                           ('grefs whose ann_id is malformed (-1 among '
+                            'annotation ids, empty, not ints, or against '
+                            'no_target)', malformed)):
         if items:
             report.error(f'{name}: {len(items)} {problem}: '
                          f'{_examples(items)}')
 
     found = ', '.join(f'{s} {counts[s]:,}' for s in sorted(counts))
     expected = ', '.join(f'{s} {n:,}' for s, n in known.items())
-    if dict(counts) == known:
+    if generalized:
+        _report_gref_counts(name, refs, counts, shares, report)
+    elif dict(counts) == known:
         report.ok(f'{name}: {len(refs):,} refs; sentences per split match '
                   f'the published counts ({found})')
     else:
@@ -281,10 +350,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     checker = commands.add_parser(
         'check', help='validate a data folder (files, splits, images)')
     checker.add_argument('data_root', help='folder holding coco/, refcoco/, '
-                         'refcoco+/, refcocog/ (usually data/)')
+                         'refcoco+/, refcocog/, grefcoco/ (usually data/)')
     checker.add_argument(
         '--datasets', nargs='+', choices=list(KNOWN_DATASETS),
-        default=list(KNOWN_DATASETS), help='datasets to check (default: all)')
+        default=DEFAULT_DATASETS,
+        help='datasets to check (default: the four RefCOCO ones; name '
+        'grefcoco to check gRefCOCO)')
     checker.add_argument(
         '--image-dir', default=None,
         help='COCO train2014 folder (default: DATA_ROOT/coco/train2014)')
