@@ -12,7 +12,8 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
-from dit_sam_mm.datasets import GRefCOCODataset, RefCOCODataset
+from dit_sam_mm.datasets import (GRefCOCODataset, LoadReferAnnotations,
+                                 RefCOCODataset)
 from dit_sam_mm.models import ReferSegDataPreProcessor
 
 LOAD = dict(type='LoadReferImageFromFile',
@@ -129,3 +130,14 @@ def test_refcoco_samples_pack_no_no_target(refer_root, vocab_file):
                           data_prefix=dict(img_path='images/'),
                           pipeline=eval_pipeline(vocab_file), test_mode=True)
     assert 'no_target' not in data[0]['data_samples'].metainfo
+
+
+def test_a_bad_target_segmentation_names_the_ref_and_its_targets():
+    sample = dict(ann_ids=[5, 6], segmentations=[[[0, 0, 4, 0, 4, 4]], 'x'],
+                  height=5, width=6, ref_id=9, img_path='a.jpg')
+    with pytest.raises(ValueError, match=r"Bad segmentation for ref_id=9 "
+                       r"ann_ids=\[5, 6\] \(image 'a.jpg'\)"):
+        LoadReferAnnotations()(sample)
+    del sample['segmentations']
+    with pytest.raises(KeyError, match=r"'segmentations' .*ref_id=9"):
+        LoadReferAnnotations()(sample)
