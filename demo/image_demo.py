@@ -10,7 +10,10 @@ It prints the mask area and a score, the mean probability (sigmoid of the mask l
 mask's pixels: near 1 when the model is sure of every pixel it selected, 0 for an empty mask. It
 also prints how many word pieces of the sentence the model's vocabulary does not know (read as
 [UNK]) and how many were cut off past the tokenizer's length, with a warning on stderr when most
-pieces are unknown (the mask then does not follow the sentence) or the sentence was cut.
+pieces are unknown (the mask then does not follow the sentence) or the sentence was cut. With a
+model that predicts "no target" (``SAMDecoderHead(no_target=True)``, e.g. trained on gRefCOCO) it
+prints the probability that the sentence names nothing in the image, and "no matching object"
+when that probability passes the model's threshold (the mask is then empty).
 """
 import argparse
 import os.path as osp
@@ -53,6 +56,10 @@ def main() -> int:
     mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
     height, width = result.mask.shape
     print(f'sentence: "{args.sentence}"')
+    if result.no_target:
+        print(f'no matching object (no-target probability {result.no_target_prob:.3f})')
+    elif result.no_target_prob is not None:
+        print(f'no-target probability: {result.no_target_prob:.3f}')
     print(f'mask area: {result.area} px ({100.0 * result.area / (height * width):.1f}% of the '
           f'{width}x{height} image)')
     print(f'score: {result.score:.3f} (mean probability inside the mask)')

@@ -1,4 +1,5 @@
 """demo/image_demo.py as a user runs it: a picture is written, area, score and tokens printed."""
+import math
 import re
 import runpy
 import subprocess
@@ -9,6 +10,8 @@ import mmcv
 import pytest
 import torch
 from refer_model_fixture import REPO_ROOT, write_tiny_model
+
+from dit_sam_mm.apis import init_refer_model
 
 DEMO = REPO_ROOT / 'demo' / 'image_demo.py'
 
@@ -94,3 +97,34 @@ def test_image_demo_allow_partial(tiny, image, tmp_path, monkeypatch, capsys):
     code, out, err = run_demo_here(monkeypatch, capsys, *args, '--allow-partial')
     assert code == 0, err
     assert 'mask area:' in out
+
+
+def test_image_demo_says_no_matching_object(tiny, image, tmp_path, monkeypatch, capsys):
+    """A model with the no-target branch: the probability, and "no matching object" above the
+    threshold (the mask is then empty)."""
+    config = tmp_path / 'tiny_no_target.py'
+    config.write_text(f"_base_ = ['{tiny.config}']\n"
+                      'model = dict(decode_head=dict(no_target=True))\n')
+    model, _ = init_refer_model(str(config), str(tiny.checkpoint), 'cpu', allow_partial=True)
+    args = [image, 'the red circle', str(config), str(tmp_path / 'no_target.pth'), '--device',
+            'cpu', '--out-file', str(tmp_path / 'result.png')]
+    for prob, expected in ((0.9, 'no matching object (no-target probability 0.900)'),
+                           (0.2, 'no-target probability: 0.200')):
+        with torch.no_grad():
+            last = model.decode_head.no_target_head.layers[-1]
+            last.weight.zero_()
+            last.bias.fill_(math.log(prob / (1 - prob)))
+        torch.save(dict(state_dict=model.state_dict()), tmp_path / 'no_target.pth')
+        code, out, err = run_demo_here(monkeypatch, capsys, *args)
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[1] == expected, out
+        assert ('no matching object' in out) == (prob > 0.5)
+        if prob > 0.5:
+            assert lines[2].startswith('mask area: 0 px (0.0% of the 64x64 image)')
+    # weights of a model without the branch load only when allowed
+    plain = [*args[:3], str(tiny.checkpoint), *args[4:]]
+    code, _, err = run_demo_here(monkeypatch, capsys, *plain)
+    assert code == 1 and 'decode_head.no_target_head.layers.0.weight' in err
+    code, out, err = run_demo_here(monkeypatch, capsys, *plain, '--allow-partial')
+    assert code == 0 and 'no-target probability' in out, err

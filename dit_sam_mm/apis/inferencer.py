@@ -74,7 +74,8 @@ class ReferSegResult(NamedTuple):
 
     Attributes:
         mask (np.ndarray): (H, W) bool, the referred object (probability > the head's
-            ``threshold``).
+            ``threshold``); empty when the model predicts that the sentence names nothing in the
+            image (``no_target``).
         score (float): Confidence: the mean probability over the mask's pixels (0 for an empty
             mask).
         probs (np.ndarray, optional): (H, W) float32 probabilities in [0, 1] (sigmoid of the
@@ -85,12 +86,21 @@ class ReferSegResult(NamedTuple):
             model's vocabulary or cut off by truncation (:meth:`TokenCounts.warnings` says when
             the mask cannot follow the sentence). None when the config's tokenizer is not
             ``TokenizeText``.
+        no_target_prob (float, optional): The probability that the sentence names nothing in
+            the image, from a model whose head has the no-target branch
+            (``SAMDecoderHead(no_target=True)``); None for a model without it.
+        no_target (bool): The no-target probability is above the head's
+            ``no_target_threshold``: the model answers "no matching object" and ``mask`` is
+            empty (``probs`` keeps the mask branch's probabilities). Always False for a model
+            without the branch.
     """
     mask: np.ndarray
     score: float
     probs: Optional[np.ndarray] = None
     visualization: Optional[np.ndarray] = None
     tokens: Optional[TokenCounts] = None
+    no_target_prob: Optional[float] = None
+    no_target: bool = False
 
     @property
     def area(self) -> int:
@@ -317,8 +327,11 @@ class ReferSegInferencer:
         picture = None
         if draw:
             picture = self.visualizer.draw_sample(mmcv.bgr2rgb(array), output, draw_gt=False)
+        no_target_prob = output.metainfo.get('no_target_prob')
+        no_target = (no_target_prob is not None
+                     and no_target_prob > self.model.decode_head.no_target_threshold)
         return ReferSegResult(mask, score, probs if return_probs else None, picture,
-                              _token_counts(output.metainfo))
+                              _token_counts(output.metainfo), no_target_prob, no_target)
 
 
 def _token_counts(meta: dict) -> Optional[TokenCounts]:

@@ -1,5 +1,6 @@
 """ReferSegInferencer: same result as evaluation, original-size masks, batching, errors."""
 import copy
+import math
 
 import mmcv
 import numpy as np
@@ -8,11 +9,14 @@ import torch
 from mmseg.registry import DATASETS
 from refer_model_fixture import write_tiny_model
 
-from dit_sam_mm.apis import ReferSegInferencer, TokenCounts, inference_pipeline_cfg
+from dit_sam_mm.apis import (ReferSegInferencer, TokenCounts, inference_pipeline_cfg,
+                             init_refer_model)
 from dit_sam_mm.utils import CheckpointKeyMismatchError
 
 #: What every refused image array's message says is accepted.
 ACCEPTED = r'uint8 \(0-255\) or float \(values in \[0, 1\]\)'
+#: The tiny config with the head's no-target branch.
+NO_TARGET = {'model.decode_head.no_target': True}
 
 
 @pytest.fixture(scope='module')
@@ -227,3 +231,47 @@ def test_gpu_matches_cpu(tiny, inferencer, image_path):
     first, again = (fast(image_path, 'the red circle', return_probs=True) for _ in range(2))
     np.testing.assert_allclose(first.probs, cpu_result.probs, atol=3e-2)
     np.testing.assert_array_equal(again.probs, first.probs)
+
+
+@pytest.fixture(scope='module')
+def no_target_checkpoint(tiny, tmp_path_factory):
+    """The tiny weights plus a no-target branch that answers 0.9 for every sentence."""
+    model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu',
+                                cfg_options=NO_TARGET, allow_partial=True)
+    with torch.no_grad():
+        last = model.decode_head.no_target_head.layers[-1]
+        last.weight.zero_()
+        last.bias.fill_(math.log(0.9 / 0.1))
+    path = tmp_path_factory.mktemp('no_target') / 'no_target.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return path
+
+
+def test_a_model_without_the_branch_reports_no_probability(inferencer, image_path):
+    result = inferencer(image_path, 'the red circle')
+    assert result.no_target_prob is None and result.no_target is False
+
+
+@pytest.mark.parametrize('threshold, no_target', [(0.5, True), (0.95, False)])
+def test_no_target_probability_and_empty_mask(tiny, inferencer, no_target_checkpoint, image_path,
+                                              threshold, no_target):
+    options = {**NO_TARGET, 'model.decode_head.no_target_threshold': threshold}
+    model = ReferSegInferencer(str(tiny.config), weights=str(no_target_checkpoint), device='cpu',
+                               cfg_options=options)
+    plain = inferencer([image_path] * 2, ['the red circle', 'the blue square'],
+                       return_probs=True)
+    results = model([image_path] * 2, ['the red circle', 'the blue square'], return_probs=True,
+                    draw=True)
+    assert any(r.area > 0 for r in plain)  # the plain model finds something to empty
+    for result, reference in zip(results, plain):
+        assert result.no_target_prob == pytest.approx(0.9, abs=1e-5)
+        assert result.no_target is no_target
+        # the mask branch is the plain model's
+        np.testing.assert_allclose(result.probs, reference.probs, atol=1e-6)
+        if no_target:
+            assert result.mask.shape == reference.mask.shape and not result.mask.any()
+            assert result.area == 0 and result.score == 0.0
+        else:
+            np.testing.assert_array_equal(result.mask, reference.mask)
+            assert result.score == pytest.approx(reference.score)
+        assert result.visualization.ndim == 3
