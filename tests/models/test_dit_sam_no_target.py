@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from host_sync_guard import forbid_host_sync
 from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 from test_dit_sam import make_batch, model_cfg
@@ -142,6 +143,28 @@ def test_loss_includes_the_no_target_term_and_trains_the_branch():
     values = [float(model.train_step(copy.deepcopy(batch), optim_wrapper)['decode.loss_no_target'])
               for _ in range(6)]
     assert values == sorted(values, reverse=True) and values[-1] < 0.9 * values[0], values
+
+
+def test_no_target_loss_does_not_make_the_host_wait(monkeypatch):
+    """The training step stays free of host-device synchronisation (see test_efficiency)."""
+    model = build(no_target=True)
+    batch = no_target_batch(flags=(True, False))
+    sync_debug = torch.cuda.is_available()
+    if sync_debug:
+        model.cuda()
+    data = model.data_preprocessor(batch, training=True)
+    if sync_debug:
+        torch.cuda.set_sync_debug_mode('error')
+    try:
+        with forbid_host_sync(monkeypatch):
+            losses = model(**data, mode='loss')
+            loss, _ = model.parse_losses(losses)
+            loss.backward()
+    finally:
+        if sync_debug:
+            torch.cuda.set_sync_debug_mode('default')
+    assert 'decode.loss_no_target' in losses
+    assert model.decode_head.no_target_head.layers[0].weight.grad is not None
 
 
 def test_checkpoint_keys_are_checked(tmp_path):

@@ -101,6 +101,12 @@ class SAMDecoderHead(BaseDecodeHead):
         num_classes (int): Must be 2 (binary). Defaults to 2.
         out_channels (int): Must be 1 (one sigmoid logit). Defaults to 1.
         threshold (float): Sigmoid threshold of the prediction. Defaults to 0.35 (paper).
+        loss_decode (dict | Sequence[dict]): Losses. Defaults to BCE over non-ignored pixels,
+            ``dict(type='MaskBCELoss', loss_weight=1.0)`` (the value of mmseg's
+            ``CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)``, which also works but
+            reads the device twice per step). A ``DiceLoss`` (``use_sigmoid=True``) may be added;
+            mmseg 1.2.2's Dice indexes with a host-side mask, one more host-device copy per
+            step on GPU.
         no_target (bool): Also predict whether the sentence names nothing in the image: an MLP
             (``no_target_head``, 3 layers) on the decoder's outputs of SAM's IoU token and first
             mask token gives one logit per sample. ``forward`` then returns (mask logits,
@@ -114,14 +120,9 @@ class SAMDecoderHead(BaseDecodeHead):
         loss_no_target (dict): With ``no_target``, the binary loss of the no-target logits
             (B, 1) against the 0/1 labels (B,); its ``loss_name`` is the key in the losses and
             must differ from the mask losses'. ``dict(type='CrossEntropyLoss', use_sigmoid=True,
-            loss_name='loss_no_target', ...)`` gives the same value. Defaults to
+            loss_name='loss_no_target', ...)`` gives the same value (reading the device once
+            per step, see ``loss_decode``). Defaults to
             ``dict(type='MaskBCELoss', loss_weight=1.0, loss_name='loss_no_target')``.
-        loss_decode (dict | Sequence[dict]): Losses. Defaults to BCE over non-ignored pixels,
-            ``dict(type='MaskBCELoss', loss_weight=1.0)`` (the value of mmseg's
-            ``CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)``, which also works but
-            reads the device twice per step). A ``DiceLoss`` (``use_sigmoid=True``) may be added;
-            mmseg 1.2.2's Dice indexes with a host-side mask, one more host-device copy per
-            step on GPU.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
         **kwargs: Other ``BaseDecodeHead`` arguments (``ignore_index``, ``align_corners``,
             ``in_index``, ``sampler``).
@@ -289,15 +290,24 @@ class SAMDecoderHead(BaseDecodeHead):
         losses = self.mask_loss_by_feat(mask_logits, batch_data_samples)
         if no_target_logits is None:
             return losses
-        labels = torch.tensor(
-            [bool(sample.metainfo.get('no_target', False)) for sample in batch_data_samples],
-            dtype=torch.long).to(no_target_logits.device)  # (B,) 1 = names nothing
+        labels = self._no_target_labels(batch_data_samples, no_target_logits.device)
         losses[self.loss_no_target.loss_name] = self.loss_no_target(no_target_logits[:, None],
                                                                     labels)
         with torch.no_grad():
             pred = (self.no_target_probs(no_target_logits) > self.no_target_threshold).float()
             losses['acc_no_target'] = (pred == labels.float()).float().mean() * 100.0
         return losses
+
+    @staticmethod
+    def _no_target_labels(batch_data_samples: SampleList, device: torch.device) -> Tensor:
+        """(B,) long, 1 = the sentence names nothing (``metainfo['no_target']``, missing =
+        False), on ``device`` without making the host wait for it (pinned, asynchronous copy)."""
+        labels = torch.tensor(
+            [bool(sample.metainfo.get('no_target', False)) for sample in batch_data_samples],
+            dtype=torch.long)
+        if device.type == 'cuda':
+            labels = labels.pin_memory()
+        return labels.to(device, non_blocking=True)
 
     def mask_loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> dict:
         """Binary losses and accuracy of (B, 1, h, w) logits against the 0/1 ground truth.
