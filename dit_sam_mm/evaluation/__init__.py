@@ -1,4 +1,4 @@
 """Evaluation metrics for referring image segmentation."""
-from .metrics import ReferSegMetric
+from .metrics import GRESMetric, ReferSegMetric
 
-__all__ = ['ReferSegMetric']
+__all__ = ['GRESMetric', 'ReferSegMetric']

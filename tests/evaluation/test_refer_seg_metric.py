@@ -1,35 +1,16 @@
 """ReferSegMetric: hand-computed numbers, splits, dumps, 2-process runs."""
 import json
 import math
-import pickle
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from mmengine.structures import PixelData
 from mmseg.registry import METRICS
-from mmseg.structures import SegDataSample
+from refer_metric_helpers import evaluate as _evaluate
+from refer_metric_helpers import evaluate_distributed
+from refer_metric_helpers import mask as _mask
+from refer_metric_helpers import sample as _sample
 
 from dit_sam_mm.evaluation import ReferSegMetric
-
-
-def _mask(rows: int, cols: int, boxes) -> torch.Tensor:
-    mask = torch.zeros(1, rows, cols, dtype=torch.int64)
-    for r0, r1, c0, c1 in boxes:
-        mask[0, r0:r1, c0:c1] = 1
-    return mask
-
-
-def _sample(pred, gt, split='val', ref_id=0, sent_id=0) -> dict:
-    sample = SegDataSample(metainfo=dict(
-        split=split, ref_id=ref_id, sent_id=sent_id,
-        sentence=f'sentence {sent_id}', img_path=f'{ref_id}.jpg',
-        ori_shape=tuple(gt.shape[1:])))
-    sample.pred_sem_seg = PixelData(data=pred)
-    sample.gt_sem_seg = PixelData(data=gt)
-    return sample.to_dict()  # as mmengine's Evaluator hands it over
 
 
 def _hand_samples():
@@ -47,12 +28,6 @@ def _hand_samples():
         _sample(_mask(10, 10, []), _mask(10, 10, [(7, 10, 7, 10)]),
                 split='testA', ref_id=4, sent_id=40),
     ]
-
-
-def _evaluate(metric, samples, chunk=2, dataset_size=None):
-    for start in range(0, len(samples), chunk):
-        metric.process({}, samples[start:start + chunk])
-    return metric.evaluate(dataset_size or len(samples))
 
 
 def test_numbers_equal_hand_computation(tmp_path):
@@ -127,42 +102,13 @@ def _many_samples(count: int = 23):
     return samples
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _distributed_worker(rank, world_size, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world_size)
-    try:
-        samples = _many_samples()
-        total = ((len(samples) + world_size - 1) // world_size) * world_size
-        # mmengine's DefaultSampler (no shuffle): pad by repeating the start,
-        # then every rank takes indices rank, rank + world_size, ...
-        order = (list(range(len(samples))) * 2)[:total]
-        mine = [samples[i] for i in order[rank:total:world_size]]
-        metric = ReferSegMetric(collect_dir=str(out_dir / 'collect'))
-        result = _evaluate(metric, mine, chunk=3, dataset_size=len(samples))
-        with open(out_dir / f'rank{rank}.pkl', 'wb') as f:
-            pickle.dump(result, f)
-    finally:
-        dist.destroy_process_group()
-
-
 def test_two_processes_equal_one_process_exactly(tmp_path):
     single = _evaluate(ReferSegMetric(), _many_samples())
     # the samples do not depend on their order either
     reversed_order = _evaluate(ReferSegMetric(), _many_samples()[::-1])
     assert reversed_order == single
 
-    mp.start_processes(_distributed_worker,
-                       args=(2, _free_port(), tmp_path), nprocs=2,
-                       join=True, start_method='fork')
-    for rank in (0, 1):
-        with open(tmp_path / f'rank{rank}.pkl', 'rb') as f:
-            result = pickle.load(f)
+    for result in evaluate_distributed(dict(type='ReferSegMetric'), _many_samples, tmp_path):
         assert result == single  # exact float equality, every key
     assert set(single) >= {'val/oIoU', 'testA/mIoU', 'testB/Pr@0.9'}
     assert all(math.isfinite(v) for v in single.values())

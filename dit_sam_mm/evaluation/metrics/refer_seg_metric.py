@@ -4,7 +4,7 @@ import math
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dist import is_main_process
@@ -105,43 +105,85 @@ class ReferSegMetric(BaseMetric):
                 ``pred_sem_seg``, ``gt_sem_seg`` and metainfo.
         """
         for sample in data_samples:
-            pred = sample['pred_sem_seg']['data'].squeeze(0)
-            gt = sample['gt_sem_seg']['data'].squeeze(0).to(pred.device)
-            if pred.shape != gt.shape:
-                raise ValueError(
-                    f'Prediction shape {tuple(pred.shape)} differs from the '
-                    f'ground-truth shape {tuple(gt.shape)} for ref_id='
-                    f'{sample.get("ref_id")} sent_id={sample.get("sent_id")} '
-                    f'(image {sample.get("img_path")!r}, ori_shape '
-                    f'{sample.get("ori_shape")}): both must be at the '
-                    'original image size (decode the gt after Resize in the '
-                    'test pipeline)')
-            valid = gt != self.ignore_index
-            pred_fg = (pred != 0) & valid
-            gt_fg = (gt != 0) & valid
-            self.results.append(
-                dict(
-                    split=sample.get('split', 'all'),
-                    ref_id=sample.get('ref_id'),
-                    sent_id=sample.get('sent_id'),
-                    sentence=sample.get('sentence'),
-                    intersection=int(torch.count_nonzero(pred_fg & gt_fg)),
-                    union=int(torch.count_nonzero(pred_fg | gt_fg))))
+            pred_fg, gt_fg = self._foreground(sample)
+            self.results.append(self._record(sample, pred_fg, gt_fg))
 
-    def _summarise(self, records: List[dict]) -> Dict[str, float]:
-        """oIoU, mIoU and Pr@t (percent) of records in canonical order."""
-        total_i = sum(r['intersection'] for r in records)
-        total_u = sum(r['union'] for r in records)
-        ious = [_iou(r) for r in records]
-        summary = OrderedDict()
-        summary['oIoU'] = 100.0 * total_i / total_u if total_u else 100.0
-        summary['mIoU'] = 100.0 * math.fsum(ious) / len(ious)
+    def _foreground(self, sample: dict) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Predicted and ground-truth foreground, ignored pixels excluded.
+
+        Args:
+            sample (dict): One segmentor output (see :meth:`process`).
+
+        Returns:
+            tuple[Tensor, Tensor]: Boolean (H, W) masks of the prediction
+            and the ground truth.
+        """
+        pred = sample['pred_sem_seg']['data'].squeeze(0)  # (H, W)
+        gt = sample['gt_sem_seg']['data'].squeeze(0).to(pred.device)  # (H, W)
+        if pred.shape != gt.shape:
+            raise ValueError(
+                f'Prediction shape {tuple(pred.shape)} differs from the '
+                f'ground-truth shape {tuple(gt.shape)} for ref_id='
+                f'{sample.get("ref_id")} sent_id={sample.get("sent_id")} '
+                f'(image {sample.get("img_path")!r}, ori_shape '
+                f'{sample.get("ori_shape")}): both must be at the '
+                'original image size (decode the gt after Resize in the '
+                'test pipeline)')
+        valid = gt != self.ignore_index
+        return (pred != 0) & valid, (gt != 0) & valid
+
+    def _record(self, sample: dict, pred_fg: torch.Tensor,
+                gt_fg: torch.Tensor) -> dict:
+        """The identity of a sample and the integers it contributes.
+
+        Args:
+            sample (dict): One segmentor output (see :meth:`process`).
+            pred_fg (Tensor): Boolean (H, W) predicted foreground.
+            gt_fg (Tensor): Boolean (H, W) ground-truth foreground.
+
+        Returns:
+            dict: ``split, ref_id, sent_id, sentence, intersection, union``.
+        """
+        return dict(
+            split=sample.get('split', 'all'),
+            ref_id=sample.get('ref_id'),
+            sent_id=sample.get('sent_id'),
+            sentence=sample.get('sentence'),
+            intersection=int(torch.count_nonzero(pred_fg & gt_fg)),
+            union=int(torch.count_nonzero(pred_fg | gt_fg)))
+
+    def _sample_iou(self, record: dict) -> float:
+        """IoU of one record; an empty prediction on an empty gt gives 1."""
+        return _iou(record)
+
+    def _precisions(self, ious: List[float]) -> Dict[str, float]:
+        """``Pr@t`` (percent) of per-sample IoUs; nan when there are none.
+
+        Args:
+            ious (list[float]): Per-sample IoUs.
+
+        Returns:
+            dict[str, float]: ``'Pr@<t>'`` for each threshold, in order.
+        """
+        precisions = OrderedDict()
         for thr in self.iou_thrs:
             if self.strict_threshold:
                 hits = sum(1 for iou in ious if iou > thr)
             else:
                 hits = sum(1 for iou in ious if iou >= thr)
-            summary[f'Pr@{thr:g}'] = 100.0 * hits / len(ious)
+            precisions[f'Pr@{thr:g}'] = (100.0 * hits / len(ious)
+                                         if ious else math.nan)
+        return precisions
+
+    def _summarise(self, records: List[dict]) -> Dict[str, float]:
+        """oIoU, mIoU and Pr@t (percent) of records in canonical order."""
+        total_i = sum(r['intersection'] for r in records)
+        total_u = sum(r['union'] for r in records)
+        ious = [self._sample_iou(r) for r in records]
+        summary = OrderedDict()
+        summary['oIoU'] = 100.0 * total_i / total_u if total_u else 100.0
+        summary['mIoU'] = 100.0 * math.fsum(ious) / len(ious)
+        summary.update(self._precisions(ious))
         return summary
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -155,7 +197,7 @@ class ReferSegMetric(BaseMetric):
         """
         logger = MMLogger.get_current_instance()
         if not results:
-            raise ValueError('ReferSegMetric got no samples to evaluate')
+            raise ValueError(f'{type(self).__name__} got no samples to evaluate')
         records = sorted(results, key=_record_order)
         metrics = self._summarise(records)
         splits = sorted({str(r['split']) for r in records})
@@ -173,7 +215,7 @@ class ReferSegMetric(BaseMetric):
 
     def _log_table(self, records: List[dict], metrics: dict, per_split: dict,
                    logger: MMLogger) -> None:
-        names = ['oIoU', 'mIoU'] + [f'Pr@{t:g}' for t in self.iou_thrs]
+        names = [name for name in metrics if '/' not in name]
         rows = [('all', len(records), [metrics[n] for n in names])]
         for split, values in per_split.items():
             count = sum(1 for r in records if str(r['split']) == split)
@@ -190,5 +232,5 @@ class ReferSegMetric(BaseMetric):
         os.makedirs(folder, exist_ok=True)
         with open(self.dump_path, 'w', encoding='utf-8') as f:
             for r in records:
-                line = dict(r, iou=_iou(r))
+                line = dict(r, iou=self._sample_iou(r))
                 f.write(json.dumps(line, sort_keys=True) + '\n')
