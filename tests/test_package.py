@@ -10,10 +10,10 @@ import dit_sam_mm
 REGISTERED = {
     'MODELS': ['DITSAMViT', 'LinearTextInjection', 'BertNeck', 'SAMDecoderHead', 'DITSAM',
                'MaskBCELoss', 'ReferSegDataPreProcessor', 'ForeachEMA'],
-    'DATASETS': ['RefCOCODataset'],
+    'DATASETS': ['RefCOCODataset', 'GRefCOCODataset'],
     'TRANSFORMS': ['LoadReferAnnotations', 'ReferRandomFlip', 'TokenizeText', 'PackReferSegInputs',
                    'ReferPad', 'RandomGaussianBlur'],
-    'METRICS': ['ReferSegMetric'],
+    'METRICS': ['ReferSegMetric', 'GRESMetric'],
     'HOOKS': ['InvalidLossStopHook', 'EpochSeedHook'],
     'VISUALIZERS': ['ReferSegLocalVisualizer'],
     'OPTIM_WRAPPERS': ['BF16OptimWrapper', 'DeferredGradNormOptimWrapper'],

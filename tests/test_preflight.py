@@ -69,3 +69,22 @@ def test_the_advice_names_the_official_checkpoint_of_the_backbone(repo_root, tmp
     cfg = refcoco_cfg(repo_root)
     cfg.model.backbone.arch = arch
     assert official in find_missing_files(cfg)[0].howto
+
+
+@pytest.mark.parametrize('config, command', [
+    ('configs/synthref/ldit_tiny_synthref.py', 'make_synthref.py data/synthref'),
+    ('configs/synthref/ldit_tiny_synthref-gres.py',
+     'make_synthref.py data/synthref_gres --generalized'),
+])
+def test_missing_synthref_says_how_to_generate_it(repo_root, tmp_path, monkeypatch, config,
+                                                  command):
+    monkeypatch.chdir(tmp_path)
+    missing = find_missing_files(Config.fromfile(str(repo_root / config)))
+    assert missing and all(m.howto.endswith(command) for m in missing)
+
+
+def test_the_grefcoco_configs_name_their_files(repo_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(str(repo_root / 'configs/dit/ldit_vitb_grefcoco.py'))
+    paths = [m.path for m in find_missing_files(cfg)]
+    assert 'data/grefcoco/instances.json' in paths and 'data/grefcoco/grefs(unc).json' in paths

@@ -12,11 +12,13 @@ import sys
 from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmseg.registry import METRICS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
+from dit_sam_mm.evaluation import ReferSegMetric  # noqa: E402
 from dit_sam_mm.utils import load_trained_checkpoint  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
 from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
@@ -61,9 +63,10 @@ def enable_visualization(cfg: Config, show: bool, show_dir: str, wait_time: floa
 
 
 def save_results(cfg: Config, out_dir: str) -> None:
-    """``--out``: per-sample records (ReferSegMetric) or MMSeg's saved predictions (IoUMetric)."""
+    """``--out``: per-sample records (ReferSegMetric, GRESMetric) or MMSeg's saved predictions
+    (IoUMetric)."""
     evaluator = cfg.test_evaluator
-    if evaluator.get('type') == 'ReferSegMetric':
+    if issubclass(METRICS.get(evaluator.get('type', '')) or object, ReferSegMetric):
         # one JSON line per sample: split, ids, sentence, IoU, intersection, union
         evaluator['dump_path'] = osp.join(out_dir, 'refer_seg_records.jsonl')
     else:

@@ -11,11 +11,13 @@ MMSeg's post-processing, so its consumer does both (see :func:`preprocessing_spe
    word pieces + ``[SEP]``, padded with id 0 to ``text_length`` -> ``text_ids`` int64 (B, L) and
    ``text_mask`` int64 (B, L), 1 for real tokens (``[CLS]`` / ``[SEP]`` included), 0 for padding;
 3. output ``logits`` float32 (B, 1, H, W) at the padded input size: crop the resized image's
-   region, resize bilinearly to the original size, ``sigmoid(logits) > threshold``.
+   region, resize bilinearly to the original size, ``sigmoid(logits) > threshold``; with a
+   no-target head (gRefCOCO) also ``no_target_logits`` float32 (B,): where
+   ``sigmoid(no_target_logits) > no_target_threshold`` the mask is empty.
 
 The batch size is dynamic; the input size and the text length are fixed at export.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,8 +25,11 @@ from mmengine.config import Config
 from mmseg.models.utils import resize
 from torch import Tensor, nn
 
+from ..models.decode_heads import split_head_outputs
+
 INPUT_NAMES = ('image', 'text_ids', 'text_mask')
 OUTPUT_NAME = 'logits'
+NO_TARGET_OUTPUT_NAME = 'no_target_logits'
 
 
 class MaskLogitsModel(nn.Module):
@@ -38,16 +43,25 @@ class MaskLogitsModel(nn.Module):
         super().__init__()
         self.segmentor = segmentor
 
-    def forward(self, image: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+    def forward(self, image: Tensor, text_ids: Tensor,
+                text_mask: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Mask logits (B, 1, H, W) of normalised, padded images (B, 3, H, W) and token ids /
         mask (B, L); the same values as ``DITSAM.encode_decode`` (logits before post-processing).
+        With a no-target head, also its logits (B,).
         """
         segmentor = self.segmentor
-        text_feats, mask = segmentor.neck(text_ids, text_mask)
-        image_feats = segmentor.extract_feat(image, text_feats, mask)
-        logits = segmentor.decode_head.forward(image_feats, text_feats, mask)
-        return resize(logits, size=image.shape[2:], mode='bilinear',
-                      align_corners=segmentor.decode_head.align_corners)
+        logits, no_target_logits = split_head_outputs(
+            segmentor.mask_logits(image, text_ids, text_mask))
+        logits = resize(logits, size=image.shape[2:], mode='bilinear',
+                        align_corners=segmentor.decode_head.align_corners)
+        return logits if no_target_logits is None else (logits, no_target_logits)
+
+
+def output_names(model: nn.Module) -> List[str]:
+    """The exported outputs of a segmentor: ``logits`` (and ``no_target_logits``)."""
+    if getattr(model.decode_head, 'no_target', False):
+        return [OUTPUT_NAME, NO_TARGET_OUTPUT_NAME]
+    return [OUTPUT_NAME]
 
 
 def _test_transforms(cfg: Config, name: str) -> list:
@@ -76,8 +90,8 @@ def preprocessing_spec(cfg: Config, model: nn.Module,
 
     Returns:
         Dict[str, str]: ``input_size``, ``resize_backend``, ``bgr_to_rgb``, ``mean``, ``std``,
-        ``pad_value``, ``pad_position``, ``text_length``, ``threshold``, ``align_corners`` as
-        strings (ONNX metadata values).
+        ``pad_value``, ``pad_position``, ``text_length``, ``threshold``, ``align_corners``
+        (and ``no_target_threshold`` with a no-target head) as strings (ONNX metadata values).
     """
     pre = cfg.model.data_preprocessor
     if shape is None:
@@ -86,7 +100,7 @@ def preprocessing_spec(cfg: Config, model: nn.Module,
             raise ValueError('give the input shape: the data preprocessor pads to no fixed size')
     resizes = _test_transforms(cfg, 'Resize')
     centred = any(t.get('center', False) for t in _test_transforms(cfg, 'ReferPad'))
-    return dict(
+    spec = dict(
         input_size=f'{shape[0]}x{shape[1]}',
         resize_backend=resizes[0].get('backend', 'cv2') if resizes else 'cv2',
         bgr_to_rgb=str(bool(pre.get('bgr_to_rgb', False))),
@@ -97,6 +111,9 @@ def preprocessing_spec(cfg: Config, model: nn.Module,
         text_length=str(_text_length(cfg)),
         threshold=str(float(model.decode_head.threshold)),
         align_corners=str(bool(model.decode_head.align_corners)))
+    if getattr(model.decode_head, 'no_target', False):
+        spec['no_target_threshold'] = str(float(model.decode_head.no_target_threshold))
+    return spec
 
 
 def example_inputs(batch: int, shape: Tuple[int, int], text_length: int, vocab_size: int,
@@ -134,8 +151,8 @@ def export_onnx(model: nn.Module, cfg: Config, out_file: str,
     with torch.no_grad():
         torch.onnx.export(
             wrapper, inputs, out_file, dynamo=False, opset_version=opset,
-            input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-            dynamic_axes={name: batch_axis for name in (*INPUT_NAMES, OUTPUT_NAME)})
+            input_names=list(INPUT_NAMES), output_names=output_names(model),
+            dynamic_axes={name: batch_axis for name in (*INPUT_NAMES, *output_names(model))})
     exported = onnx.load(out_file)
     onnx.helper.set_model_props(exported, spec)
     onnx.checker.check_model(exported)
@@ -154,8 +171,10 @@ def max_abs_difference(model: nn.Module, onnx_file: str, batch: int = 3, seed: i
     inputs = example_inputs(batch, (height, width), int(meta['text_length']),
                             model.neck.bert.config.vocab_size, seed)
     session = onnxruntime.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
-    got = session.run([OUTPUT_NAME], {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)})[0]
+    got = session.run(output_names(model),
+                      {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)})
     device = next(model.parameters()).device
     with torch.no_grad():
-        expected = MaskLogitsModel(model).eval()(*(t.to(device) for t in inputs)).cpu().numpy()
-    return float(np.abs(got - expected).max())
+        expected = MaskLogitsModel(model).eval()(*(t.to(device) for t in inputs))
+    expected = expected if isinstance(expected, tuple) else (expected, )
+    return max(float(np.abs(g - e.cpu().numpy()).max()) for g, e in zip(got, expected))

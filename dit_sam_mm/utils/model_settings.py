@@ -21,7 +21,8 @@ from mmseg.registry import MODELS
 #: Dotted paths under ``model`` whose values must agree between checkpoint and config.
 COMPARED_SETTINGS = ('type', 'backbone.type', 'backbone.arch', 'backbone.text_mode',
                      'backbone.injection.type', 'backbone.num_static_prompts', 'neck.type',
-                     'neck.out_layer', 'decode_head.type', 'decode_head.decoder_depth')
+                     'neck.out_layer', 'decode_head.type', 'decode_head.decoder_depth',
+                     'decode_head.no_target')
 
 _UNKNOWN = object()
 

@@ -19,7 +19,7 @@ BERT_HOWTO = ('download bert-base-uncased on a machine with internet: huggingfac
               'bert-base-uncased --local-dir {path}')
 DATA_HOWTO = ('see README "Data" for the REFER layout; python '
               'tools/dataset_converters/refcoco.py check DATA_ROOT lists what is missing')
-SYNTHREF_HOWTO = 'generate it: python tools/dataset_converters/make_synthref.py'
+SYNTHREF_HOWTO = 'generate it: python tools/dataset_converters/make_synthref.py {root}{flag}'
 
 
 class MissingFile(NamedTuple):
@@ -50,7 +50,11 @@ def _model_files(model: ConfigDict, init_weights: bool) -> Iterator[MissingFile]
 
 def _dataset_files(name: str, dataset: ConfigDict) -> Iterator[MissingFile]:
     root = dataset.get('data_root')
-    howto = SYNTHREF_HOWTO if root and 'synthref' in root else DATA_HOWTO
+    howto = DATA_HOWTO
+    if root and 'synthref' in root:
+        # The gRefCOCO-format variant is the one with a grefs(*) split file.
+        generalized = 'grefs' in str(dataset.get('split_file', ''))
+        howto = SYNTHREF_HOWTO.format(root=root, flag=' --generalized' if generalized else '')
     for key in ('ann_file', 'split_file'):
         if dataset.get(key):
             path = _join(root, dataset[key])

@@ -117,3 +117,25 @@ def test_exported_relative_position_bias_is_kept(tiny, tmp_path):
     with torch.no_grad():
         expected = MaskLogitsModel(model).eval()(*inputs).numpy()
     assert np.abs(run_onnx(out, inputs) - expected).max() <= 1e-4
+
+
+def test_a_no_target_head_exports_its_logits_too(tiny, tmp_path):
+    options = {'model.decode_head.no_target': True}
+    model, cfg = init_refer_model(str(tiny.config), None, 'cpu', options)
+    with torch.no_grad():
+        for param in model.decode_head.no_target_head.parameters():
+            param.normal_(std=0.5)
+    out = tmp_path / 'no_target.onnx'
+    spec = export_onnx(model, cfg, str(out))
+    assert spec['no_target_threshold'] == '0.5'
+    session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    assert [o.name for o in session.get_outputs()] == ['logits', 'no_target_logits']
+    inputs = example_inputs(3, (64, 64), 20, model.neck.bert.config.vocab_size, seed=2)
+    logits, no_target = session.run(None, dict(image=inputs[0].numpy(),
+                                               text_ids=inputs[1].numpy(),
+                                               text_mask=inputs[2].numpy()))
+    with torch.no_grad():
+        expected_logits, expected_no_target = MaskLogitsModel(model).eval()(*inputs)
+    assert no_target.shape == (3, )
+    np.testing.assert_allclose(logits, expected_logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(no_target, expected_no_target.numpy(), atol=1e-4)
