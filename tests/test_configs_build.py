@@ -2,7 +2,8 @@
 
 Weights and data are not on the test machine, so the model is built with random initialisation
 (no `pretrained`, BERT from a config instead of a download) on the meta device (shapes only; a
-ViT-H config builds in a second), and a tokenizer path is replaced by SynthRef's vocabulary.
+ViT-H config builds in a second), and a tokenizer path (or the vocabulary of a generated dataset
+that is not there) is replaced by SynthRef's vocabulary.
 """
 import copy
 from pathlib import Path
@@ -36,11 +37,14 @@ def without_downloads(model_cfg: dict) -> dict:
 
 
 def offline_pipeline(pipeline: list) -> list:
-    """The pipeline with a local vocabulary wherever a tokenizer folder is named."""
+    """The pipeline with a local vocabulary wherever a tokenizer folder is named, or a
+    vocabulary of data generated on demand (SynthRef-GRES) that a fresh checkout lacks."""
     pipeline = copy.deepcopy(pipeline)
     for transform in pipeline:
         if transform.get('tokenizer'):
             transform.pop('tokenizer')
+            transform['vocab_file'] = VOCAB
+        elif transform.get('vocab_file') and not (ROOT / transform['vocab_file']).is_file():
             transform['vocab_file'] = VOCAB
     return pipeline
 
