@@ -3,7 +3,7 @@ from typing import Dict, List, Tuple
 
 from mmseg.registry import DATASETS
 from .refcoco import RefCOCODataset, read_json_file
-from .refer_pickle import REQUIRED_REF_KEYS, load_plain_pickle
+from .refer_pickle import check_refs, load_plain_pickle
 
 #: The ``ann_id`` of a gref that names nothing in its image.
 NO_TARGET_ID = -1
@@ -65,18 +65,7 @@ def read_grefs_file(path: str) -> List[dict]:
     """
     refs = (load_plain_pickle(path) if path.endswith(('.p', '.pkl'))
             else read_json_file(path, 'a gRefCOCO refs file'))
-    if not isinstance(refs, list):
-        raise ValueError(f'{path!r} must hold a list of refs, '
-                         f'got a {type(refs).__name__}')
-    for position, ref in enumerate(refs):
-        if not isinstance(ref, dict):
-            raise ValueError(f'{path!r}: ref #{position} is a '
-                             f'{type(ref).__name__}, expected a dict')
-        missing = [key for key in REQUIRED_REF_KEYS if key not in ref]
-        if missing:
-            raise ValueError(f'{path!r}: ref #{position} (ref_id='
-                             f'{ref.get("ref_id")}) lacks the key(s) {missing}')
-    return refs
+    return check_refs(refs, path)
 
 
 def load_grefs(path: str) -> List[dict]:

@@ -111,7 +111,12 @@ def load_refs(path: str) -> List[dict]:
     Returns:
         list[dict]: The refs, each with at least :data:`REQUIRED_REF_KEYS`.
     """
-    refs = load_plain_pickle(path)
+    return check_refs(load_plain_pickle(path), path)
+
+
+def check_refs(refs: Any, path: str) -> list:
+    """``refs`` if it is a list of dicts with :data:`REQUIRED_REF_KEYS`, else a ValueError
+    naming ``path``, the ref's position and its ``ref_id``."""
     if not isinstance(refs, list):
         raise ValueError(f'{path!r} must hold a list of refs, '
                          f'got a {type(refs).__name__}')
