@@ -54,20 +54,10 @@ def main() -> int:
                                     allow_partial=args.allow_partial)
     result = inferencer(image, args.sentence, draw=True)
     mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
-    height, width = result.mask.shape
     print(f'sentence: "{args.sentence}"')
-    if result.no_target:
-        print(f'no matching object (no-target probability {result.no_target_prob:.3f})')
-    elif result.no_target_prob is not None:
-        print(f'no-target probability: {result.no_target_prob:.3f}')
-    print(f'mask area: {result.area} px ({100.0 * result.area / (height * width):.1f}% of the '
-          f'{width}x{height} image)')
-    print(f'score: {result.score:.3f} (mean probability inside the mask)')
-    tokens = result.tokens
-    if tokens is not None:
-        print(f'word pieces: {tokens.num_tokens}, {tokens.num_unknown} unknown (read as [UNK]), '
-              f'{tokens.num_kept} read, {tokens.num_dropped} dropped past the tokenizer\'s length')
-        for warning in tokens.warnings():
+    print('\n'.join(result.summary()))
+    if result.tokens is not None:
+        for warning in result.tokens.warnings():
             print(f'image_demo.py: warning: {warning}', file=sys.stderr)
     print(f'picture: {args.out_file}')
     return 0

@@ -107,6 +107,29 @@ class ReferSegResult(NamedTuple):
         """Pixels in the mask."""
         return int(np.count_nonzero(self.mask))
 
+    def summary(self) -> List[str]:
+        """The result in words, one line per fact, as the demos report it.
+
+        Returns:
+            List[str]: The no-target answer (for a model with that branch), the mask area, the
+            score and (with ``tokens``) how many word pieces the model read. What a user should
+            be warned about is in ``tokens.warnings()``.
+        """
+        lines = []
+        if self.no_target:
+            lines.append(f'no matching object (no-target probability {self.no_target_prob:.3f})')
+        elif self.no_target_prob is not None:
+            lines.append(f'no-target probability: {self.no_target_prob:.3f}')
+        height, width = self.mask.shape
+        lines.append(f'mask area: {self.area} px ({100.0 * self.area / (height * width):.1f}% of '
+                     f'the {width}x{height} image)')
+        lines.append(f'score: {self.score:.3f} (mean probability inside the mask)')
+        if self.tokens is not None:
+            lines.append(f'word pieces: {self.tokens.num_tokens}, {self.tokens.num_unknown} '
+                         f'unknown (read as [UNK]), {self.tokens.num_kept} read, '
+                         f"{self.tokens.num_dropped} dropped past the tokenizer's length")
+        return lines
+
 
 def _check_array(image: np.ndarray, name: str) -> np.ndarray:
     """An accepted image array (see :data:`ACCEPTED_ARRAYS`) as a contiguous BGR uint8 array."""

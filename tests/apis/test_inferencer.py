@@ -9,8 +9,8 @@ import torch
 from mmseg.registry import DATASETS
 from refer_model_fixture import write_tiny_model
 
-from dit_sam_mm.apis import (ReferSegInferencer, TokenCounts, inference_pipeline_cfg,
-                             init_refer_model)
+from dit_sam_mm.apis import (ReferSegInferencer, ReferSegResult, TokenCounts,
+                             inference_pipeline_cfg, init_refer_model)
 from dit_sam_mm.utils import CheckpointKeyMismatchError
 
 #: What every refused image array's message says is accepted.
@@ -216,6 +216,22 @@ def test_token_warnings_start_above_half_unknown():
     assert TokenCounts(4, 2, 0).warnings() == []
     assert len(TokenCounts(4, 3, 0).warnings()) == 1
     assert len(TokenCounts(40, 40, 21).warnings()) == 2
+
+
+def test_summary_says_the_answer_area_score_and_word_pieces():
+    mask = np.zeros((4, 5), bool)
+    mask[:2, :3] = True
+    plain = ReferSegResult(mask, 0.8125, tokens=TokenCounts(5, 1, 2))
+    assert plain.summary() == [
+        'mask area: 6 px (30.0% of the 5x4 image)',
+        'score: 0.812 (mean probability inside the mask)',
+        "word pieces: 5, 1 unknown (read as [UNK]), 3 read, 2 dropped past the tokenizer's length"]
+    kept = ReferSegResult(mask, 0.8125, no_target_prob=0.25)
+    assert kept.summary()[0] == 'no-target probability: 0.250' and len(kept.summary()) == 3
+    empty = ReferSegResult(np.zeros_like(mask), 0.0, no_target_prob=0.75, no_target=True)
+    assert empty.summary() == ['no matching object (no-target probability 0.750)',
+                               'mask area: 0 px (0.0% of the 5x4 image)',
+                               'score: 0.000 (mean probability inside the mask)']
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
