@@ -293,6 +293,9 @@ def test_no_target_loss_and_accuracy_match_their_definitions():
     labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
     bce = torch.nn.functional.binary_cross_entropy(no_target_logits.sigmoid(), labels)
     assert torch.allclose(losses['loss_no_target'], 0.5 * bce, atol=1e-6)
+    # the default weighs the no-target loss 0.1 (docs/en/grefcoco.md: at 1.0 the masks stall)
+    default = build_head(no_target=True).loss_by_feat((mask_logits, no_target_logits), samples)
+    assert torch.allclose(default['loss_no_target'], 0.1 * bce, atol=1e-6)
     # predicted no target (> 0.6): yes, no, no, yes -> right, right, wrong, wrong
     assert losses['acc_no_target'].item() == pytest.approx(50.0)
     # the mask losses are those of the plain head; a no-target sample's mask target is empty
