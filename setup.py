@@ -33,6 +33,7 @@ setup(
     extras_require={
         'tests': read_requirements('tests'),
         'optional': read_requirements('optional'),
+        'demo': read_requirements('demo'),
     },
     zip_safe=False,
 )
