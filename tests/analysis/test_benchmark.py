@@ -85,6 +85,16 @@ def test_data_mode_on_the_same_config(tool, full_config, tmp_path):
                       '--batch-size', '3', '--json', str(out)]) == 0
     result = json.loads(out.read_text())
     assert result['mode'] == 'data' and result['batch_size'] == 3 and result['samples'] == 6
+    assert result['samples_per_cpu_s'] > 0 and result['cpu_s'] > 0
+
+
+def test_data_mode_times_each_transform_in_wall_clock_and_cpu_time(tool, full_config, tmp_path):
+    out = tmp_path / 'data.json'
+    assert tool.main([str(full_config), '--mode', 'data', '--iters', '2', '--warmup', '1',
+                      '--batch-size', '3', '--per-transform', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['ms_per_transform'].keys() == result['cpu_ms_per_transform'].keys()
+    assert all(ms >= 0 for ms in result['cpu_ms_per_transform'].values())
 
 
 def test_reference_is_float32_only(tool, tiny_config):

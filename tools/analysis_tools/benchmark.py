@@ -43,8 +43,10 @@ total and per dataloader worker::
         --num-workers 2 --iters 200 --json work_dirs/bench_data.json
 
 With ``--num-workers 0`` the pipeline runs in the main process, so the
-number is the throughput of one core. ``--per-transform`` (with 0 workers)
-adds the mean time of each transform.
+number is the throughput of one core; ``samples_per_cpu_s`` divides by the
+main process' CPU time instead of the wall-clock time, which other jobs on a
+shared machine change much less. ``--per-transform`` (with 0 workers) adds
+the mean wall-clock and CPU time of each transform.
 """
 import argparse
 import copy
@@ -71,12 +73,14 @@ class _TimedTransform:
     def __init__(self, transform: Callable) -> None:
         self.transform = transform
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.calls = 0
 
     def __call__(self, results: dict) -> Optional[dict]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         out = self.transform(results)
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.thread_time() - cpu_start
         self.calls += 1
         return out
 
@@ -141,11 +145,12 @@ def _measure(cfg: Config, num_workers: int, iters: int, warmup: int,
         next(batches)
     warmup_seconds = time.perf_counter() - start
     for t in timed:
-        t.seconds, t.calls = 0.0, 0
-    start = time.perf_counter()
+        t.seconds, t.cpu_seconds, t.calls = 0.0, 0.0, 0
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(iters):
         next(batches)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     samples = iters * batch_size
     result = dict(
         mode='data', dataset=type(dataset).__name__, dataset_len=len(dataset),
@@ -156,10 +161,20 @@ def _measure(cfg: Config, num_workers: int, iters: int, warmup: int,
         samples_per_s=round(samples / seconds, 2),
         samples_per_s_per_worker=round(samples / seconds / max(num_workers, 1),
                                        2))
+    if num_workers == 0:
+        # The main process' CPU time: on a machine that other jobs share, samples per CPU
+        # second stays near the quiet-machine throughput while samples/s drops.
+        result.update(cpu_s=round(cpu_seconds, 3),
+                      samples_per_cpu_s=round(samples / cpu_seconds, 2))
     if timed:
         result['ms_per_transform'] = {
             f'{i}:{type(t.transform).__name__}':
             round(1000 * t.seconds / max(t.calls, 1), 3)
+            for i, t in enumerate(timed)
+        }
+        result['cpu_ms_per_transform'] = {
+            f'{i}:{type(t.transform).__name__}':
+            round(1000 * t.cpu_seconds / max(t.calls, 1), 3)
             for i, t in enumerate(timed)
         }
     return result
@@ -174,8 +189,12 @@ def print_data_result(result: Dict[str, object]) -> None:
           f'{result["samples_per_s"]} samples/s, '
           f'{result["samples_per_s_per_worker"]} samples/s per '
           f'{"worker" if workers else "core (main process)"}')
+    if 'samples_per_cpu_s' in result:
+        print(f'CPU time of the main process: {result["cpu_s"]} s, '
+              f'{result["samples_per_cpu_s"]} samples per CPU second')
+    cpu_ms = result.get('cpu_ms_per_transform', {})
     for name, ms in result.get('ms_per_transform', {}).items():
-        print(f'  {name:40s} {ms:8.3f} ms')
+        print(f'  {name:40s} {ms:8.3f} ms ({cpu_ms[name]:.3f} ms CPU)')
 
 
 def run_data(cfg: Config, args: argparse.Namespace) -> Dict[str, object]:
