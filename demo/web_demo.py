@@ -223,8 +223,8 @@ def build_page(demo: WebDemo, examples: List[List[str]]) -> 'gr.Blocks':
         gr.Markdown('### History (this image, newest first)')
         table = gr.HTML(elem_id='history')
         gallery = gr.Gallery(label='History pictures', columns=HISTORY_SIZE // 2,
-                             fit_columns=False, height='auto', object_fit='contain', format='png',
-                             elem_id='history-gallery')
+                             fit_columns=False, height=IMAGE_HEIGHT, object_fit='contain',
+                             format='png', elem_id='history-gallery')
         kept = [history, table, gallery]
         image_file.change(demo.load, image_file, [preview, overlay, mask, status, *kept])
         for event in (button.click, sentence.submit):

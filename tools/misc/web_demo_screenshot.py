@@ -4,8 +4,8 @@ The screenshot in docs/en/web_demo.png was made with the SynthRef model of the q
 
     python tools/misc/web_demo_screenshot.py configs/synthref/ldit_tiny_synthref.py \\
         work_dirs/ldit_tiny_synthref/epoch_30.pth docs/en/web_demo.png \\
-        --image data/synthref/images/synthref_000003.jpg \\
-        --sentences "the group of dots" "the small blue circle" "the rightmost square"
+        --image data/synthref/images/synthref_000023.jpg \\
+        --sentences "the big blue square" "the highest square" "the lowest square"
 
 It uploads the image, asks each sentence in turn (so the last answer is on show and every one is
 in the history) and writes a full-page PNG. Needs the demo extra (requirements/demo.txt),
