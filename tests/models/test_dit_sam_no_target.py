@@ -123,8 +123,9 @@ def test_probabilities_are_per_sample_and_match_the_tensor_path():
     assert [s.no_target_prob for s in samples] == pytest.approx([0.8808, 0.1192], abs=1e-4)
 
 
-def test_loss_includes_the_no_target_term_and_trains_the_branch():
-    model = build(no_target=True, loss_no_target=dict(
+@pytest.mark.parametrize('detach', [True, False])
+def test_loss_includes_the_no_target_term_and_trains_the_branch(detach):
+    model = build(no_target=True, detach_no_target=detach, loss_no_target=dict(
         type='MaskBCELoss', loss_weight=0.5, loss_name='loss_no_target'))
     batch = no_target_batch(flags=(True, None))  # the second sample: missing = False
     data = model.data_preprocessor(copy.deepcopy(batch), training=True)
@@ -142,7 +143,10 @@ def test_loss_includes_the_no_target_term_and_trains_the_branch():
     optim_wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
     values = [float(model.train_step(copy.deepcopy(batch), optim_wrapper)['decode.loss_no_target'])
               for _ in range(6)]
-    assert values == sorted(values, reverse=True) and values[-1] < 0.9 * values[0], values
+    if detach:  # only the MLP learns it, on tokens the mask loss moves under it
+        assert values[-1] < values[0], values
+    else:
+        assert values == sorted(values, reverse=True) and values[-1] < 0.9 * values[0], values
 
 
 def test_no_target_loss_does_not_make_the_host_wait(monkeypatch):
