@@ -336,6 +336,27 @@ def test_gradients_of_the_no_target_loss(detach):
     assert [n for n, p in head.named_parameters() if p.grad is None] == []
 
 
+def test_detached_branch_leaves_the_mask_training_as_without_it():
+    """Built on a fork of the random stream and detached, the branch changes nothing else: the
+    same initial weights, the same later random draws, and after an Adam step on the summed
+    losses the same mask weights as the plain head's after a step on its mask loss."""
+    heads = []
+    for options in (dict(), dict(no_target=True)):
+        torch.manual_seed(0)
+        heads.append((build_head(**options), torch.rand(4)))
+    (plain, plain_draw), (head, head_draw) = heads
+    assert torch.equal(plain_draw, head_draw)
+    shared = {k: v.clone() for k, v in plain.state_dict().items()}
+    assert all(torch.equal(head.state_dict()[k], v) for k, v in shared.items())
+    for model in (plain, head):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        losses = model.loss(head_inputs(), no_target_samples([True, False, None]), train_cfg={})
+        sum(v for k, v in losses.items() if k.startswith('loss_')).backward()
+        optimizer.step()
+    assert all(torch.equal(head.state_dict()[k], v) for k, v in plain.state_dict().items())
+    assert not torch.equal(plain.state_dict()['text_proj.weight'], shared['text_proj.weight'])
+
+
 def test_no_target_settings_are_checked():
     with pytest.raises(ValueError, match=r"loss_name='loss_ce'.*differ from the mask losses"):
         build_head(no_target=True, loss_no_target=dict(type='MaskBCELoss'))
