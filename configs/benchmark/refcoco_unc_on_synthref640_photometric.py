@@ -1,7 +1,8 @@
 # refcoco_unc_on_synthref640.py with MMSeg's PhotoMetricDistortion (brightness, contrast, saturation
 # and hue, each at random) in place of mmpretrain's ColorJitter, for comparison:
 #   python tools/analysis_tools/benchmark.py \
-#       configs/benchmark/refcoco_unc_on_synthref640_photometric.py --mode data --num-workers 0 --iters 150
+#       configs/benchmark/refcoco_unc_on_synthref640_photometric.py \
+#       --mode data --num-workers 0 --iters 150
 _base_ = ['./refcoco_unc_on_synthref640.py']
 
 data_root = 'data/benchmark/synthref640'

@@ -1,6 +1,7 @@
 # refcoco_unc_on_synthref640.py with mmpretrain's Gaussian blur (PIL), which the RefCOCO pipeline
 # used before RandomGaussianBlur (OpenCV) replaced it:
-#   python tools/analysis_tools/benchmark.py configs/benchmark/refcoco_unc_on_synthref640_pil-blur.py \
+#   python tools/analysis_tools/benchmark.py \
+#       configs/benchmark/refcoco_unc_on_synthref640_pil-blur.py \
 #       --mode data --num-workers 0 --iters 150
 _base_ = ['./refcoco_unc_on_synthref640.py']
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fill the README's performance table on one GPU, in one call:
+# Fill the performance table of docs/en/benchmark.md on one GPU, in one call:
 #
 #   bash tools/analysis_tools/gpu_benchmark.sh OUT_DIR
 #
@@ -9,8 +9,8 @@
 # important runs come first and every run has its own time limit, so a cut-off call still leaves
 # the finished JSON files; total about 8 minutes on an H100/H200 before the profiles were added
 # (not yet timed with them). Environment: PYTHON (default: .venv/bin/python if present, else
-# python3), RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240). On the
-# `run` device machines, set up first with tools/device/bootstrap.sh (README, "Benchmark").
+# python3), RUN_TIMEOUT (seconds per run, default 150), COMPILE_TIMEOUT (default 240). Install the
+# pinned stack first (bash tools/setup_env.sh; docs/en/get_started.md, "GPU machines").
 set -uo pipefail
 
 OUT=${1:?usage: bash tools/analysis_tools/gpu_benchmark.sh OUT_DIR}

@@ -1,4 +1,4 @@
-# RefCOCO (UNC splits) in the standard REFER layout (see README "Data"):
+# RefCOCO (UNC splits) in the standard REFER layout (docs/en/dataset_prepare.md):
 #   data/coco/train2014/*.jpg, data/refcoco/instances.json, data/refcoco/refs(unc).p
 # Training draws one item per ref with a random sentence (as the released code does); evaluation
 # takes every sentence of every ref, at the image's original resolution. `tools/test.py` evaluates

@@ -1,7 +1,7 @@
 # "Default SAM" (paper Table 1): SAM ViT-B at 512 input, text enters only the mask decoder as
 # sparse prompts (Linear(768 -> 256) of every BERT token). E-DIT and L-DIT change `text_mode`.
 #
-# Weights (see README "Weights"):
+# Weights (docs/en/train_test.md, "Prepare the pretrained weights"):
 #   data/pretrained/sam_vit_b_mmseg.pth   <- tools/model_converters/sam2mmseg.py sam_vit_b_01ec64.pth
 #   data/pretrained/bert-base-uncased/    <- a local copy of bert-base-uncased (config, vocab, weights)
 data_preprocessor = dict(
