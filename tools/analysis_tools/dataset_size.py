@@ -7,12 +7,12 @@ polygon of 100 coordinates), builds ``RefCOCODataset`` on it exactly as the trai
 
 - ``build_s``: the time ``full_init`` takes (read ``instances.json`` and ``refs(unc).p``, make the
   data list, serialise it);
-- ``pickled_mib``: the size of the pickled dataset object, which is what a data-loader worker
-  started with ``spawn`` receives (``fork`` workers share the buffer);
+- ``pickled_mib`` (``pickled_bytes``): the size of the pickled dataset object, which is what a
+  data-loader worker started with ``spawn`` receives (``fork`` workers share the buffer);
 - its parts: ``data_bytes_mib`` (MMEngine's serialised data list), ``data_address_mib`` (its
   offsets), ``sentence_index_mib`` (sentence -> ref, used in ``sample_mode='sentence'``), and
-  ``polygons_mib`` (the polygons alone, each pickled as it is inside the data list) with
-  ``other_mib`` and ``other_bytes_per_ref`` (everything but the polygons).
+  ``polygons_mib`` (``polygons_bytes``: the polygons alone, each pickled as it is inside the data
+  list) with ``other_mib`` and ``other_bytes_per_ref`` (everything but the polygons).
 
 Example::
 
@@ -20,8 +20,8 @@ Example::
     python tools/analysis_tools/dataset_size.py --refs 1000 --sentences 2800 --images 400 \\
         --json work_dirs/dataset_size.json
 
-The content is random but fixed by ``--seed``: sentences of 1 to 7 words (3.6 on average, as
-RefCOCO's), COCO-style file names, polygon coordinates with two decimals.
+The content is random but fixed by ``--seed``: sentences of 1 to 6 words (3.5 on average;
+RefCOCO's average 3.6), COCO-style file names, polygon coordinates with two decimals.
 """
 import argparse
 import json
@@ -53,7 +53,8 @@ def write_refer_folder(root: str, num_refs: int, num_sentences: int, num_images:
     if num_sentences < num_refs:
         raise ValueError('every ref needs at least one sentence: '
                          f'--sentences {num_sentences} < --refs {num_refs}')
-    rng = np.random.default_rng(seed)
+    # Two streams, so that the sentences do not depend on the number of coordinates.
+    text_rng, coord_rng = (np.random.default_rng([seed, i]) for i in range(2))
     images = [
         dict(id=i, file_name=f'COCO_train2014_{i:012d}.jpg', height=480, width=640)
         for i in range(1, num_images + 1)
@@ -65,7 +66,7 @@ def write_refer_folder(root: str, num_refs: int, num_sentences: int, num_images:
     sent_id = 0
     for ref_id in range(num_refs):
         image_id = int(ref_id % num_images) + 1
-        coords = np.round(rng.uniform(0, 480, num_coords), 2).tolist()
+        coords = np.round(coord_rng.uniform(0, 480, num_coords), 2).tolist()
         x, y = coords[0::2], coords[1::2]
         annotations.append(
             dict(id=ref_id + 1, image_id=image_id, category_id=1, iscrowd=0,
@@ -73,7 +74,8 @@ def write_refer_folder(root: str, num_refs: int, num_sentences: int, num_images:
                  bbox=[min(x), min(y), max(x) - min(x), max(y) - min(y)]))
         sentences = []
         for _ in range(int(per_ref[ref_id])):
-            words = [WORDS[j] for j in rng.integers(0, len(WORDS), int(rng.integers(1, 8)))]
+            length = int(text_rng.integers(1, 7))
+            words = [WORDS[j] for j in text_rng.integers(0, len(WORDS), length)]
             text = ' '.join(words)
             sentences.append(dict(sent_id=sent_id, raw=text, sent=text, tokens=words))
             sent_id += 1
@@ -107,6 +109,7 @@ def measure(root: str) -> Dict[str, object]:
     index = dataset._sample_ref.nbytes + dataset._sample_sent.nbytes
     return dict(
         refs=num_refs, sentences=num_sentences, build_s=round(build_s, 2),
+        pickled_bytes=pickled, polygons_bytes=polygons,
         pickled_mib=round(pickled / MIB, 2),
         data_bytes_mib=round(dataset.data_bytes.nbytes / MIB, 2),
         data_address_mib=round(dataset.data_address.nbytes / MIB, 2),
