@@ -17,7 +17,7 @@ OFFICIAL_SAM = dict(base='sam_vit_b_01ec64.pth', large='sam_vit_l_0b3195.pth',
                     huge='sam_vit_h_4b8939.pth')
 BERT_HOWTO = ('download bert-base-uncased on a machine with internet: huggingface-cli download '
               'bert-base-uncased --local-dir {path}')
-DATA_HOWTO = ('see README "Data" for the REFER layout; python '
+DATA_HOWTO = ('see docs/en/dataset_prepare.md for the REFER layout; python '
               'tools/dataset_converters/refcoco.py check DATA_ROOT lists what is missing')
 SYNTHREF_HOWTO = 'generate it: python tools/dataset_converters/make_synthref.py {root}{flag}'
 

@@ -36,7 +36,7 @@ attention (the fused CPU kernel takes an additive mask but cannot return its gra
 trained bias sends SDPA to its math path, which keeps the (N_q, N_k) probabilities); and in
 anything traced or compiled (ONNX export, ``torch.compile``). Only in eager CPU inference is the
 dense mask kept: the fused CPU kernel with the mask at the head width costs less there than with
-the folded width (the README has the measurement).
+the folded width (docs/en/benchmark.md has the measurement).
 
 The constant channels depend only on the sizes, dtype and device and are built once per size
 (:func:`~.attn_bias.size_cached`).
