@@ -8,7 +8,13 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_40e_paper.py'
 ]
 model = dict(
-    decode_head=dict(no_target=True, no_target_threshold=0.5),
+    # The no-target MLP on the decoder's IoU and mask tokens, trained on them detached (the mask
+    # trains as without it; docs/en/grefcoco.md has why), thresholded at probability 0.5.
+    decode_head=dict(
+        no_target=True,
+        no_target_threshold=0.5,
+        detach_no_target=True,
+        loss_no_target=dict(type='MaskBCELoss', loss_weight=1.0, loss_name='loss_no_target')),
     # SAM's checkpoint has no no-target branch either (the base list plus it).
     allowed_missing_keys=['neck.*', 'backbone.text_injections.*', 'backbone.static_prompts',
                           'decode_head.text_proj.*', 'decode_head.no_target_head.*'])
