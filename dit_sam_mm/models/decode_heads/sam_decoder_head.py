@@ -9,7 +9,8 @@ grid. Sub-module parameter names equal SAM's, so an official SAM checkpoint conv
 
 With ``no_target=True`` (generalized referring segmentation, gRefCOCO) the head also predicts
 whether the sentence names nothing in the image: a logit per sample from the decoder's output
-tokens, trained with a binary loss against ``data_sample.metainfo['no_target']``.
+tokens (detached by default), trained with a binary loss against
+``data_sample.metainfo['no_target']``.
 """
 import fnmatch
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -125,10 +126,11 @@ class SAMDecoderHead(BaseDecodeHead):
             ``dict(type='MaskBCELoss', loss_weight=1.0, loss_name='loss_no_target')``.
         detach_no_target (bool): With ``no_target``, train the no-target MLP on the decoder's
             tokens without passing its gradient into them: the mask is then trained exactly as
-            without the branch (the branch is initialised on a fork of the random stream). Measured on SynthRef-GRES (docs/en/grefcoco.md): trained
-            jointly at loss weight 1.0, the no-target loss held the masks back (about half the
-            cIoU of the plain head); at 0.1 less so, but still below the plain head on average.
-            False trains them jointly, as GRES's ReLA does. Defaults to True.
+            without the branch (the branch is initialised on a fork of the random stream).
+            Measured on SynthRef-GRES (docs/en/grefcoco.md): trained jointly at loss weight 1.0,
+            the no-target loss held the masks back (about half the cIoU of the plain head); at
+            0.1 less so, but still below the plain head on average. False trains them jointly,
+            as GRES's ReLA does. Defaults to True.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
         **kwargs: Other ``BaseDecodeHead`` arguments (``ignore_index``, ``align_corners``,
             ``in_index``, ``sampler``).
