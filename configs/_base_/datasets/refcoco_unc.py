@@ -18,18 +18,24 @@ crop_size = (512, 512)
 # rotation that OpenCV would apply ('color'), turning the image against its masks.
 load_image = dict(type='LoadReferImageFromFile', color_type='color_ignore_orientation')
 
+# Multi-scale training of the released code: long side in {320, 352, ..., 512}.
+multiscale_resize = dict(
+    type='RandomChoiceResize',
+    scales=[(320, 320), (352, 352), (384, 384), (416, 416), (448, 448), (480, 480), (512, 512)],
+    resize_type='Resize',
+    keep_ratio=True)
+flip = dict(type='ReferRandomFlip', prob=0.5)
+color_jitter = dict(type='RandomApply', prob=0.8, transforms=[
+    dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)])
+gaussian_blur = dict(type='RandomGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5)
+
 train_pipeline = [
     load_image,
     dict(type='LoadReferAnnotations'),
-    # Multi-scale training of the released code: long side in {320, 352, ..., 512}.
-    dict(type='RandomChoiceResize',
-         scales=[(320, 320), (352, 352), (384, 384), (416, 416), (448, 448), (480, 480),
-                 (512, 512)],
-         resize_type='Resize', keep_ratio=True),
-    dict(type='ReferRandomFlip', prob=0.5),
-    dict(type='RandomApply', prob=0.8, transforms=[
-        dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)]),
-    dict(type='RandomGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5),
+    multiscale_resize,
+    flip,
+    color_jitter,
+    gaussian_blur,
     dict(type='TokenizeText', tokenizer=text_tokenizer, max_length=max_text_length),
     dict(type='PackReferSegInputs'),
 ]
