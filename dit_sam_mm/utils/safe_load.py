@@ -27,12 +27,14 @@ lists, tuples, sets and dicts of these come back as they are; every record becom
 (``http(s)://`` and the model-zoo schemes built on it, e.g. ``torchvision://``: MMEngine's own
 loader for these unpickles without restriction); ``import dit_sam_mm`` calls it.
 """
+import contextlib
 import os
 import os.path as osp
 import pickle
 import re
+import tempfile
 from collections import Counter, OrderedDict
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -360,3 +362,39 @@ def plain_state_dict(content: Any, filename: str) -> Dict[str, torch.Tensor]:
         raise CheckpointReadError(f'{filename}: state dict entries that are not tensors: '
                                   f'{bad[:10]}')
     return state_dict
+
+
+@contextlib.contextmanager
+def atomic_write(filename: str) -> Iterator[IO[bytes]]:
+    """Open a temporary file beside ``filename`` for writing; rename it to ``filename`` only when
+    the block completes, so a kill midway leaves the old file (or none), never a partial one.
+
+    The temporary file is named ``.<name>.<random>.tmp`` in the same folder (a rename across
+    file systems would not be atomic) and removed if the block raises.
+    """
+    folder = osp.dirname(osp.abspath(filename))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f'.{osp.basename(filename)}.', suffix='.tmp',
+                                         dir=folder)
+    try:
+        with os.fdopen(handle, 'wb') as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, filename)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def save_checkpoint_file(content: Any, filename: str) -> None:
+    """``torch.save(content, filename)`` through :func:`atomic_write`."""
+    with atomic_write(filename) as f:
+        torch.save(content, f)
