@@ -26,6 +26,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 import mmcv  # noqa: E402
 
 from dit_sam_mm.apis import ReferSegInferencer, read_image  # noqa: E402
+from dit_sam_mm.datasets.image_limits import DEFAULT_MAX_PIXELS  # noqa: E402
 from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
@@ -44,14 +45,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--allow-partial', action='store_true',
                         help='load a checkpoint whose keys do not all match the config (missing '
                         'or unexpected keys); refused by default')
-    return parser.parse_args()
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='refuse an image with more pixels, read from its header before it '
+                        f'is decoded (default: {DEFAULT_MAX_PIXELS}, Pillow\'s limit)')
+    args = parser.parse_args()
+    if args.max_pixels < 1:
+        parser.error(f'--max-pixels must be positive, got {args.max_pixels}')
+    return args
 
 
 def main() -> int:
     args = parse_args()
-    image = read_image(args.img)  # a bad image fails before the (slow) model load
+    # a bad or huge image fails before the (slow) model load
+    image = read_image(args.img, max_pixels=args.max_pixels)
     inferencer = ReferSegInferencer(args.config, weights=args.checkpoint, device=args.device,
-                                    allow_partial=args.allow_partial)
+                                    allow_partial=args.allow_partial, max_pixels=args.max_pixels)
     result = inferencer(image, args.sentence, draw=True)
     mmcv.imwrite(mmcv.rgb2bgr(result.visualization), args.out_file)
     print(f'sentence: "{args.sentence}"')

@@ -24,7 +24,6 @@ import html
 import os
 import os.path as osp
 import sys
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, NamedTuple, Optional, Tuple
 
@@ -35,9 +34,9 @@ os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # a local page repor
 
 import mmcv  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from dit_sam_mm.apis import ReferSegInferencer, ReferSegResult, read_image  # noqa: E402
+from dit_sam_mm.datasets.image_limits import ImageTooLargeError  # noqa: E402
 from dit_sam_mm.datasets.refcoco import read_instances_json  # noqa: E402
 from dit_sam_mm.datasets.refer_pickle import load_refs  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
@@ -81,36 +80,21 @@ def read_upload(path: Optional[str], max_pixels: int) -> np.ndarray:
     """The uploaded image as a BGR uint8 array, or a ValueError whose message is for the page.
 
     The size is read from the file's header first, so a huge image is refused before it is
-    decoded; files the header reader does not know are decoded and then measured.
+    decoded (see :func:`dit_sam_mm.datasets.image_limits.check_image_size`).
     """
     if path is None:
         raise ValueError('No image: upload one (drop a file on "Image") or pick an example.')
     name = osp.basename(path)
-
-    def too_large(pixels: str) -> ValueError:
-        return ValueError(f'Image too large: {name} has {pixels} pixels; this demo takes at most '
-                          f'{max_pixels:,} pixels (--max-pixels; by default {DEFAULT_MAX_PIXELS:,}'
-                          ', 4096 x 4096). Make it smaller and upload it again.')
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            with Image.open(path) as header:
-                width, height = header.size
-        if width * height > max_pixels:
-            raise too_large(f'{width} x {height} = {width * height:,}')
-    except Image.DecompressionBombError:
-        raise too_large(f'more than {2 * Image.MAX_IMAGE_PIXELS:,}') from None
-    except OSError:
-        pass  # not an image PIL knows: OpenCV's decoding below names the problem
-    try:
-        image = read_image(path)
+        return read_image(path, max_pixels=max_pixels)
+    except ImageTooLargeError as err:
+        raise ValueError(
+            f'Image too large: {name} has {err.width} x {err.height} = {err.pixels:,} pixels; '
+            f'this demo takes at most {max_pixels:,} pixels (--max-pixels; by default '
+            f'{DEFAULT_MAX_PIXELS:,}, 4096 x 4096). Make it smaller and upload it again.'
+        ) from None
     except (OSError, ValueError) as err:
         raise ValueError(f'Unreadable file: {str(err).replace(path, name)}') from None
-    height, width = image.shape[:2]
-    if width * height > max_pixels:
-        raise too_large(f'{width} x {height} = {width * height:,}')
-    return image
 
 
 class WebDemo:
@@ -254,10 +238,8 @@ def parse_args() -> argparse.Namespace:
                         help='load a checkpoint whose keys do not all match the config (missing '
                         'or unexpected keys); refused by default')
     args = parser.parse_args()
-    limit = 2 * Image.MAX_IMAGE_PIXELS
-    if not 0 < args.max_pixels <= limit:
-        parser.error(f'--max-pixels must be between 1 and {limit} (the header reader\'s limit), '
-                     f'got {args.max_pixels}')
+    if args.max_pixels < 1:
+        parser.error(f'--max-pixels must be positive, got {args.max_pixels}')
     return args
 
 

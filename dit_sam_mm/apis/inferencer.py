@@ -11,12 +11,13 @@ import torch
 from mmcv.transforms import Compose
 from mmseg.structures import SegDataSample
 
-from ..datasets.transforms import read_image_file
+from ..datasets.image_limits import DEFAULT_MAX_PIXELS, check_max_pixels
+from ..datasets.transforms.loading import decode_image, read_image_file
 from ..utils.fast_path import FastPath, accelerate_inference, gpu_fast_path
 from ..visualization import ReferSegLocalVisualizer
 from .model_init import ConfigType, inference_pipeline_cfg, init_refer_model
 
-ImageType = Union[str, Path, np.ndarray]
+ImageType = Union[str, Path, bytes, np.ndarray]
 
 #: What :func:`read_image` takes as an image array.
 ACCEPTED_ARRAYS = ('a BGR array (H, W, 3) or a grey one (H, W) or (H, W, 1), of uint8 (0-255) or '
@@ -158,15 +159,19 @@ def _check_array(image: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def read_image(image: ImageType, name: str = 'image') -> np.ndarray:
-    """An image file or array as a BGR uint8 array (H, W, 3), as ``mmcv.imread`` gives it.
+def read_image(image: ImageType, name: str = 'image',
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file, its bytes or an array as a BGR uint8 array (H, W, 3), as ``mmcv.imread``
+    gives it.
 
     Args:
-        image (str | Path | np.ndarray): An image file (read in colour, BGR), or an array: BGR
-            (H, W, 3) or grey (H, W) / (H, W, 1), uint8 (0-255) or float with values in [0, 1]
-            (multiplied by 255 and rounded).
+        image (str | Path | bytes | np.ndarray): An image file or the bytes of one (read in
+            colour, BGR), or an array: BGR (H, W, 3) or grey (H, W) / (H, W, 1), uint8 (0-255)
+            or float with values in [0, 1] (multiplied by 255 and rounded).
         name (str): What to call the image in error messages (the argument it came from).
             Defaults to ``'image'``.
+        max_pixels (int): A file or bytes whose header claims more pixels is refused before it
+            is decoded. Defaults to ``DEFAULT_MAX_PIXELS`` (89,478,485, Pillow's limit).
 
     Returns:
         np.ndarray: The contiguous BGR uint8 array.
@@ -174,15 +179,18 @@ def read_image(image: ImageType, name: str = 'image') -> np.ndarray:
     Raises:
         FileNotFoundError: The file does not exist (named).
         IsADirectoryError: The path is a folder (named).
-        TypeError: ``image`` is neither a path nor an array.
+        TypeError: ``image`` is neither a path, bytes nor an array.
+        ImageTooLargeError: More than ``max_pixels`` pixels (named, with the size and limit).
         ValueError: The file is empty or no image (named); the array is empty, of another shape
             or dtype, or a float array with values outside [0, 1], NaN or infinite.
     """
     if isinstance(image, (str, Path)):
-        return read_image_file(image, color_type='color')
+        return read_image_file(image, color_type='color', max_pixels=max_pixels)
+    if isinstance(image, bytes):
+        return decode_image(image, f'{name} (bytes)', color_type='color', max_pixels=max_pixels)
     if not isinstance(image, np.ndarray):
-        raise TypeError(f'{name}: an image must be a file path or a numpy array, got '
-                        f'{type(image).__name__}')
+        raise TypeError(f'{name}: an image must be a file path, the bytes of an image file or a '
+                        f'numpy array, got {type(image).__name__}')
     return _check_array(image, name)
 
 
@@ -215,9 +223,10 @@ class ReferSegInferencer:
     preprocessor normalises and pads) and runs ``model.test_step``, whose post-processing crops the
     padding and resizes to the original image size.
 
-    Images are files (read in colour: EXIF orientation applied, alpha dropped) or numpy arrays in
-    OpenCV's BGR channel order (as ``mmcv.imread`` / ``cv2.imread`` return them; flip the last axis
-    of an RGB array): (H, W, 3), or grey (H, W) / (H, W, 1). Arrays are uint8 (0-255) or float
+    Images are files or their bytes (read in colour: EXIF orientation applied, alpha dropped;
+    one whose header claims more than ``max_pixels`` pixels is refused before it is decoded) or
+    numpy arrays in OpenCV's BGR channel order (as ``mmcv.imread`` / ``cv2.imread`` return them;
+    flip the last axis of an RGB array): (H, W, 3), or grey (H, W) / (H, W, 1). Arrays are uint8 (0-255) or float
     (any float dtype) with values in [0, 1], which are multiplied by 255 and rounded to uint8, so
     a float image gives the prediction of its 8-bit version. Anything else (an empty array, other
     shapes, other dtypes, a float outside [0, 1], NaN or infinity) is refused with a
@@ -252,6 +261,8 @@ class ReferSegInferencer:
             (``torch.compile(mode='reduce-overhead')``, one graph per input and batch size,
             captured on the first call of that size). None: on CUDA unless the config sets
             ``gpu_fast_path = False``. Defaults to None.
+        max_pixels (int): Refuse image files and bytes whose header claims more pixels, before
+            decoding them. Defaults to ``DEFAULT_MAX_PIXELS`` (89,478,485, Pillow's limit).
     """
 
     def __init__(self,
@@ -261,9 +272,11 @@ class ReferSegInferencer:
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 8,
                  allow_partial: bool = False,
-                 fast: Optional[bool] = None) -> None:
+                 fast: Optional[bool] = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        self.max_pixels = check_max_pixels(max_pixels)
         self.model, self.cfg = init_refer_model(model, weights, device, cfg_options,
                                                 allow_partial=allow_partial)
         on_cuda = next(self.model.parameters()).is_cuda
@@ -293,9 +306,9 @@ class ReferSegInferencer:
         """Segment the object each sentence refers to.
 
         Args:
-            images (str | Path | np.ndarray | Sequence): An image file or array (see the class
-                documentation: BGR (H, W, 3) or grey, uint8 or float in [0, 1]), or a list of
-                them.
+            images (str | Path | bytes | np.ndarray | Sequence): An image file, its bytes or an
+                array (see the class documentation: BGR (H, W, 3) or grey, uint8 or float in
+                [0, 1]), or a list of them.
             sentences (str | Sequence[str]): The referring sentence, or a list with one sentence
                 per image.
             return_probs (bool): Also return the probability maps. Defaults to False.
@@ -307,7 +320,7 @@ class ReferSegInferencer:
             ReferSegResult | List[ReferSegResult]: One result for one pair, a list for lists.
         """
         images, sentences, batched = _as_batch(images, sentences)
-        arrays = [read_image(image, f'images[{i}]' if batched else 'images')
+        arrays = [read_image(image, f'images[{i}]' if batched else 'images', self.max_pixels)
                   for i, image in enumerate(images)]
         results: List[ReferSegResult] = []
         for start in range(0, len(arrays), self.batch_size):
@@ -318,7 +331,8 @@ class ReferSegInferencer:
         if out_dir is not None:
             os.makedirs(out_dir, exist_ok=True)
             for i, (image, result) in enumerate(zip(images, results)):
-                stem = Path(image).stem if isinstance(image, (str, Path)) else 'array'
+                stem = (Path(image).stem if isinstance(image, (str, Path)) else
+                        'bytes' if isinstance(image, bytes) else 'array')
                 mmcv.imwrite(mmcv.rgb2bgr(result.visualization),
                              osp.join(out_dir, f'{stem}_{i}.png'))
         return results if batched else results[0]

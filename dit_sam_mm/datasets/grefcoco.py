@@ -3,7 +3,7 @@ from typing import Dict, List, Tuple
 
 from mmseg.registry import DATASETS
 from .refcoco import RefCOCODataset, read_json_file
-from .refer_pickle import check_refs, load_plain_pickle
+from .refer_pickle import brief_repr, check_refs, load_plain_pickle
 
 #: The ``ann_id`` of a gref that names nothing in its image.
 NO_TARGET_ID = -1
@@ -32,18 +32,18 @@ def gref_targets(ref: dict, source: str) -> Tuple[List[int], bool]:
     value = ref['ann_id']
     ids = value if isinstance(value, list) else [value]
     if not ids or not all(type(i) is int for i in ids):
-        raise ValueError(f'{where} has ann_id={value!r}; expected an '
+        raise ValueError(f'{where} has ann_id={brief_repr(value)}; expected an '
                          'annotation id or a non-empty list of them')
     no_target = NO_TARGET_ID in ids
     if no_target and len(ids) > 1:
         raise ValueError(
-            f'{where} has ann_id={value!r}, which mixes {NO_TARGET_ID} (no '
+            f'{where} has ann_id={brief_repr(value)}, which mixes {NO_TARGET_ID} (no '
             'target) with annotation ids; a no-target gref has ann_id '
             f'[{NO_TARGET_ID}]')
     flag = ref.get('no_target')
     if flag is not None and bool(flag) != no_target:
-        raise ValueError(f'{where}: no_target={flag!r} disagrees with '
-                         f'ann_id={value!r}')
+        raise ValueError(f'{where}: no_target={brief_repr(flag)} disagrees '
+                         f'with ann_id={brief_repr(value)}')
     return ([] if no_target else list(dict.fromkeys(ids))), no_target
 
 
@@ -65,7 +65,7 @@ def read_grefs_file(path: str) -> List[dict]:
     """
     refs = (load_plain_pickle(path) if path.endswith(('.p', '.pkl'))
             else read_json_file(path, 'a gRefCOCO refs file'))
-    return check_refs(refs, path)
+    return check_refs(refs, path, multi_target=True)
 
 
 def load_grefs(path: str) -> List[dict]:

@@ -9,7 +9,7 @@ from mmengine.utils import is_abs
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
-from .refer_pickle import load_refs
+from .refer_pickle import brief_repr, load_refs
 
 SAMPLE_MODES = ('sentence', 'ref')
 
@@ -28,7 +28,7 @@ def read_json_file(path: str, what: str) -> object:
     Raises:
         FileNotFoundError: The file does not exist.
         ValueError: The file is not UTF-8 JSON (a truncated download: the
-            position is named).
+            position is named), or nests deeper than Python's recursion limit.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'REFER annotation file not found: {path!r}')
@@ -44,6 +44,9 @@ def read_json_file(path: str, what: str) -> object:
     except UnicodeDecodeError as err:
         raise ValueError(f'{path!r} is not UTF-8 text (byte {err.start:,}): '
                          f'not {what}') from err
+    except RecursionError:
+        raise ValueError(f'{path!r} nests its lists and objects too deep to '
+                         f'read (thousands of levels): not {what}') from None
 
 
 def read_instances_json(path: str) -> dict:
@@ -194,16 +197,19 @@ class RefCOCODataset(BaseSegDataset):
         sentences = []
         for position, sent in enumerate(ref['sentences']):
             sent_id = sent.get('sent_id', position)
+            where = (f'{self.split_file!r}: ref_id={ref["ref_id"]} '
+                     f'sent_id={sent_id}')
             if self.sentence_key not in sent:
                 raise ValueError(
-                    f'{self.split_file!r}: ref_id={ref["ref_id"]} '
-                    f'sent_id={sent_id} has no {self.sentence_key!r} text '
-                    f'(keys: {sorted(sent)}); set sentence_key')
+                    f'{where} has no {self.sentence_key!r} text (keys: '
+                    f'{sorted(map(str, sent))}); set sentence_key')
             text = sent[self.sentence_key]
-            if not isinstance(text, str) or not text.strip():
+            if not isinstance(text, str):
                 raise ValueError(
-                    f'{self.split_file!r}: ref_id={ref["ref_id"]} '
-                    f'sent_id={sent_id} has an empty sentence {text!r}')
+                    f'{where}: {self.sentence_key!r} is {brief_repr(text)} of '
+                    f'type {type(text).__name__}, not the text of a sentence')
+            if not text.strip():
+                raise ValueError(f'{where} has an empty sentence {text!r}')
             sentences.append((sent_id, text))
         if not sentences:
             raise ValueError(f'{self.split_file!r}: ref_id={ref["ref_id"]} '
@@ -288,12 +294,31 @@ class RefCOCODataset(BaseSegDataset):
         self.data_list = self.load_data_list()
         self.data_list = self.filter_data()
         if self._indices is not None:
-            self.data_list = self._get_unserialized_subset(self._indices)
+            self.data_list = self._select_indices(self._indices)
         self._set_sentence_counts(
             [len(info['sentences']) for info in self.data_list])
         if self.serialize_data:
             self.data_bytes, self.data_address = self._serialize_data()
         self._fully_initialized = True
+
+    def _select_indices(self, indices: Union[int, Sequence[int]]) -> List[dict]:
+        """The refs ``indices`` keeps, refusing a selection of none."""
+        total = len(self.data_list)
+        where = (f'{type(self).__name__} indices={brief_repr(indices)} ({total} refs '
+                 f'in split(s) {self.splits} of {self.split_file!r})')
+        if type(indices) is not int and not (
+                isinstance(indices, Sequence) and not isinstance(indices, str)
+                and all(type(i) is int for i in indices)):
+            raise ValueError(f'{where}: indices must be an int (keep the first N refs, the '
+                             'last -N) or a list of ref positions')
+        try:
+            selected = self._get_unserialized_subset(indices)
+        except IndexError:
+            raise ValueError(f'{where} names a position past the last ref') from None
+        if not selected:
+            raise ValueError(f'{where} selects no ref: give a count other than 0 or a '
+                             'non-empty list of positions')
+        return selected
 
     def _set_sentence_counts(self, counts: Sequence[int]) -> None:
         self._sentence_counts = np.asarray(counts, dtype=np.int32)

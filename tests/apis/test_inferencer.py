@@ -11,6 +11,7 @@ from refer_model_fixture import write_tiny_model
 
 from dit_sam_mm.apis import (ReferSegInferencer, ReferSegResult, TokenCounts,
                              inference_pipeline_cfg, init_refer_model)
+from dit_sam_mm.datasets.image_limits import ImageTooLargeError
 from dit_sam_mm.utils import CheckpointKeyMismatchError
 
 #: What every refused image array's message says is accepted.
@@ -291,3 +292,20 @@ def test_no_target_probability_and_empty_mask(tiny, inferencer, no_target_checkp
             np.testing.assert_array_equal(result.mask, reference.mask)
             assert result.score == pytest.approx(reference.score)
         assert result.visualization.ndim == 3
+
+
+def test_image_bytes_give_the_files_prediction_and_a_huge_header_is_refused(
+        tiny, inferencer, image_path, tmp_path):
+    with open(image_path, 'rb') as f:
+        data = f.read()
+    from_bytes = inferencer(data, 'the red circle')
+    np.testing.assert_array_equal(from_bytes.mask, inferencer(image_path, 'the red circle').mask)
+    strict = ReferSegInferencer(str(tiny.config), weights=str(tiny.checkpoint), device='cpu',
+                                max_pixels=64 * 64 - 1)
+    with pytest.raises(ImageTooLargeError, match=r'images \(bytes\) is 64 x 64 = 4,096 pixels, '
+                       'more than the limit of 4,095'):
+        strict(data, 'the red circle')
+    with pytest.raises(ImageTooLargeError, match=f'{image_path} is 64 x 64'):
+        strict([image_path], ['the red circle'])
+    with pytest.raises(ValueError, match='max_pixels must be a positive number of pixels'):
+        ReferSegInferencer(str(tiny.config), device='cpu', max_pixels=0)

@@ -92,6 +92,30 @@ def test_a_damaged_grefs_file_is_an_error_naming_it(
            'not valid JSON' in out
 
 
+def test_an_empty_grefs_list_is_an_error(refcoco_tool, tmp_path, capsys,
+                                        write_grefcoco_folder):
+    data = _data_root(write_grefcoco_folder, tmp_path)
+    refs_file = data / 'grefcoco' / 'grefs(unc).json'
+    refs_file.write_text('[]')
+    assert _check(refcoco_tool, data) == 1
+    out = capsys.readouterr().out
+    assert f"[ERROR] grefcoco: cannot read {refs_file}: '{refs_file}' holds an empty list: " \
+           'no refs' in out
+    assert 'FAILED: 1 error(s)' in out
+
+
+def test_a_sentence_that_is_not_text_is_named_as_such(refcoco_tool, tmp_path, capsys,
+                                                      write_grefcoco_folder, fixture_grefs):
+    fixture_grefs[0]['sentences'][1]['raw'] = 5
+    fixture_grefs[1]['sentences'][0]['raw'] = ' '
+    data = _data_root(write_grefcoco_folder, tmp_path, fixture_grefs)
+    assert _check(refcoco_tool, data) == 1
+    out = capsys.readouterr().out
+    assert ('[ERROR] grefcoco: 1 sentences whose text is not a string: ref_id=1/sent_id=11 '
+            '(raw = 5, not a string)') in out
+    assert '[ERROR] grefcoco: 1 empty sentences: ref_id=2/sent_id=20' in out
+
+
 def test_only_checked_when_named(refcoco_tool, tmp_path, capsys):
     data = tmp_path / 'data'
     data.mkdir()

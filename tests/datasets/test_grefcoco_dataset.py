@@ -1,4 +1,5 @@
 """GRefCOCODataset on the hand-written gRefCOCO fixture (see conftest.py)."""
+import json
 import pickle
 
 import numpy as np
@@ -184,6 +185,28 @@ def test_not_a_gref_file(tmp_path):
     path.write_text('[{"ref_id": 3, "ann_id"')
     with pytest.raises(ValueError, match='not valid JSON'):
         load_grefs(str(path))
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('sentences', {'sent_id': 1, 'raw': 'x'}, "'sentences' is {.*} of type dict, expected list"),
+    ('split', ['val'], r"'split' is \['val'\] of type list, expected str"),
+])
+def test_grefs_fields_of_the_wrong_type_are_named(tmp_path, field, value, message):
+    path = tmp_path / 'grefs(unc).json'
+    gref = dict(ref_id=3, ann_id=[1], image_id=1, split='val',
+                sentences=[dict(sent_id=1, raw='the cat')])
+    path.write_text(json.dumps([dict(gref, **{field: value})]))
+    with pytest.raises(ValueError, match=message) as error:
+        load_grefs(str(path))
+    assert str(error.value).startswith(f"'{path}': ref #0 (ref_id=3): ")
+
+
+def test_a_200k_deep_grefs_json_is_named(tmp_path):
+    path = tmp_path / 'grefs(unc).json'
+    path.write_text('[' * 200_000 + ']' * 200_000)
+    with pytest.raises(ValueError, match='nests its lists and objects too deep to read') as error:
+        load_grefs(str(path))
+    assert str(error.value).startswith(f"'{path}'")
 
 
 def test_serialized_subset_and_ref_mode(gref_root):

@@ -205,3 +205,25 @@ def test_dataset_stays_small(tmp_path):
     assert per_ref < 500, per_ref  # everything but the polygons
     assert held / 3000 < 1100
     assert isinstance(dataset, BaseDataset)
+
+
+def test_a_sentence_that_is_not_text_is_named_as_such(refer_variant):
+    def raw_number(refs):
+        refs[3]['sentences'][0]['raw'] = 5
+
+    with pytest.raises(ValueError) as error:
+        build(refer_variant(raw_number), split='testA')
+    assert str(error.value).endswith(
+        "ref_id=4 sent_id=40: 'raw' is 5 of type int, not the text of a sentence")
+
+
+@pytest.mark.parametrize('indices, problem', [
+    (0, 'selects no ref'), ([], 'selects no ref'), ([5], 'names a position past the last ref'),
+    ('1', 'must be an int'), ([0.5], 'must be an int'),
+])
+def test_indices_that_select_no_ref_are_refused(refer_root, indices, problem):
+    with pytest.raises(ValueError, match=problem) as error:
+        build(refer_root, split='train', indices=indices)
+    assert str(error.value).startswith(f'RefCOCODataset indices={indices!r} (3 refs in split(s) '
+                                       "['train'] of ")
+    assert len(build(refer_root, split='train', indices=1)) == 3  # ref 1's three sentences

@@ -94,3 +94,31 @@ def test_bad_layout_and_missing_file(tmp_path):
         load_refs(str(path))
     with pytest.raises(FileNotFoundError, match='nowhere.p'):
         load_refs(str(tmp_path / 'nowhere.p'))
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(sentences={'sent_id': 1, 'raw': 'x'}),
+     r"ref #0 \(ref_id=5\): 'sentences' is \{.*\} of type dict, expected list"),
+    (dict(split=['train']), r"'split' is \['train'\] of type list, expected str"),
+    (dict(ref_id='5'), r"ref #0: 'ref_id' is '5' of type str, expected int"),
+    (dict(ann_id=[3]), r"'ann_id' is \[3\] of type list, expected int"),
+    (dict(sentences=[dict(sent_id=1, raw='x'), 'the cat']),
+     'sentence #1 is a str, expected a dict'),
+    (dict(sentences=[dict(sent_id=[1], raw='x')]), r'sentence #0 has sent_id \[1\], expected'),
+])
+def test_fields_of_the_wrong_type_are_named(tmp_path, changes, message):
+    ref = dict(ref_id=5, ann_id=3, image_id=2, split='val',
+               sentences=[dict(sent_id=1, raw='left man')])
+    ref.update(changes)
+    path = tmp_path / 'refs(unc).p'
+    path.write_bytes(pickle.dumps([ref], protocol=2))
+    with pytest.raises(ValueError, match=message) as error:
+        load_refs(str(path))
+    assert str(error.value).startswith(repr(str(path)))
+
+
+def test_an_empty_refs_list_is_refused(tmp_path):
+    path = tmp_path / 'refs(unc).p'
+    path.write_bytes(pickle.dumps([], protocol=2))
+    with pytest.raises(ValueError, match='holds an empty list: no refs'):
+        load_refs(str(path))

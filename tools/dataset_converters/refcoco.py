@@ -14,10 +14,12 @@ Usage::
     python tools/dataset_converters/refcoco.py check data --datasets refcoco
     python tools/dataset_converters/refcoco.py check data --datasets grefcoco
 
-It reports missing files, a damaged ``instances.json``, refs whose annotation
-or image is missing from ``instances.json``, empty sentences, missing or
-unreadable image files (empty, no image, or another size than
-``instances.json`` says), and the number of sentences per split compared with
+It reports missing files, a damaged ``instances.json``, a refs file that is
+empty or malformed, refs whose annotation or image is missing from
+``instances.json``, empty sentences or ones whose text is not a string,
+missing or unreadable image files (empty, no image, more than
+``--max-pixels`` pixels, or another size than ``instances.json`` says), and
+the number of sentences per split compared with
 the published counts (a difference is a warning, or an error with
 ``--strict``). For gRefCOCO (checked only when named) it reports the
 sentences per split, the shares of no-target and multi-target sentences, and
@@ -34,10 +36,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
-from PIL import Image
-
 from dit_sam_mm.datasets import (gref_targets, load_refs, read_grefs_file,
                                  read_image_file, read_instances_json)
+from dit_sam_mm.datasets.image_limits import (DEFAULT_MAX_PIXELS,
+                                              ImageTooLargeError,
+                                              check_image_size,
+                                              check_max_pixels)
+from dit_sam_mm.datasets.refer_pickle import brief_repr
 from dit_sam_mm.utils.cli import run_main
 
 #: name -> (folder, refs file, sentences per split). RefCOCO (unc) counts
@@ -95,8 +100,8 @@ class Report:
         print(f'[ERROR] {message}')
 
 
-def image_problem(path: str, size: Tuple[int, int],
-                  decode: bool = False) -> Optional[str]:
+def image_problem(path: str, size: Tuple[int, int], decode: bool = False,
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> Optional[str]:
     """Why an image file cannot be trained on, or None when it can.
 
     Args:
@@ -104,25 +109,29 @@ def image_problem(path: str, size: Tuple[int, int],
         size (tuple[int, int]): (width, height) recorded in instances.json
             (None where it records none: then the size is not compared).
         decode (bool): Decode the whole image as the data pipeline does
-            (OpenCV, EXIF orientation ignored) instead of reading its header
-            with PIL. Defaults to False.
+            (OpenCV, EXIF orientation ignored) instead of reading only its
+            header. Defaults to False.
+        max_pixels (int): Larger images are refused (from the header, before
+            decoding), as ``LoadReferImageFromFile`` refuses them. Defaults
+            to ``DEFAULT_MAX_PIXELS``.
 
     Returns:
-        str | None: The problem: empty, not readable as an image, or another
-        size than recorded.
+        str | None: The problem: empty, not readable as an image, more pixels
+        than ``max_pixels``, or another size than recorded.
     """
     if osp.getsize(path) == 0:
         return 'empty file, 0 bytes'
     try:
         if decode:
             height, width = read_image_file(
-                path, color_type='color_ignore_orientation').shape[:2]
+                path, color_type='color_ignore_orientation',
+                max_pixels=max_pixels).shape[:2]
         else:
-            with Image.open(path) as image:
-                width, height = image.size
-    # PIL reports a bad header as OSError, SyntaxError or its bomb error.
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) \
-            as err:
+            width, height = check_image_size(path, max_pixels=max_pixels)
+    except ImageTooLargeError as err:
+        return (f'{err.width}x{err.height} = {err.pixels:,} pixels, more than '
+                f'--max-pixels {err.max_pixels:,}')
+    except (OSError, ValueError) as err:
         return f'not readable as an image: {err}'
     if None not in size and (width, height) != tuple(size):
         return (f'{width}x{height} pixels, but instances.json says '
@@ -136,10 +145,14 @@ class ImageChecker:
     Args:
         decode (bool): Decode each image fully instead of reading its header.
             Defaults to False.
+        max_pixels (int): Larger images are refused (see
+            :func:`image_problem`). Defaults to ``DEFAULT_MAX_PIXELS``.
     """
 
-    def __init__(self, decode: bool = False) -> None:
+    def __init__(self, decode: bool = False,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.decode = decode
+        self.max_pixels = check_max_pixels(max_pixels, '--max-pixels')
         self._problems: Dict[str, Optional[str]] = {}
 
     def problems(self, sizes: Dict[str, Tuple[int, int]]) -> Dict[str, str]:
@@ -155,7 +168,8 @@ class ImageChecker:
         todo = [path for path in sizes if path not in self._problems]
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
             found = pool.map(
-                lambda path: image_problem(path, sizes[path], self.decode),
+                lambda path: image_problem(path, sizes[path], self.decode,
+                                           self.max_pixels),
                 todo)
             self._problems.update(zip(todo, found))
         return {path: self._problems[path] for path in sizes
@@ -242,7 +256,7 @@ def check_dataset(data_root: str, name: str, image_dir: str,
     ann_ids = {ann['id'] for ann in instances['annotations']}
 
     counts, shares = Counter(), Counter()
-    no_ann, no_image, empty, malformed = [], [], [], []
+    no_ann, no_image, empty, not_text, malformed = [], [], [], [], []
     for ref in refs:
         sentences = len(ref['sentences'])
         counts[ref['split']] += sentences
@@ -250,7 +264,8 @@ def check_dataset(data_root: str, name: str, image_dir: str,
             targets, no_target = _ref_targets(name, ref, refs_file)
         except ValueError:
             targets, no_target = [], False
-            malformed.append(f'ref_id={ref["ref_id"]}/ann_id={ref["ann_id"]}')
+            malformed.append(
+                f'ref_id={ref["ref_id"]}/ann_id={brief_repr(ref["ann_id"])}')
         shares['no'] += sentences * no_target
         shares['multi'] += sentences * (len(targets) > 1)
         no_ann += [f'ref_id={ref["ref_id"]}/ann_id={ann_id}'
@@ -259,14 +274,19 @@ def check_dataset(data_root: str, name: str, image_dir: str,
             no_image.append(
                 f'ref_id={ref["ref_id"]}/image_id={ref["image_id"]}')
         for sent in ref['sentences']:
-            text = sent.get('raw', sent.get('sent', ''))
-            if not str(text).strip():
-                empty.append(f'ref_id={ref["ref_id"]}/sent_id='
-                             f'{sent.get("sent_id")}')
+            key = 'raw' if 'raw' in sent else 'sent'
+            text = sent.get(key, '')
+            where = f'ref_id={ref["ref_id"]}/sent_id={sent.get("sent_id")}'
+            if not isinstance(text, str):
+                not_text.append(f'{where} ({key} = {brief_repr(text)}, not a '
+                                'string)')
+            elif not text.strip():
+                empty.append(where)
     for problem, items in (('annotation ids of refs not in '
                             'instances.json', no_ann),
                            ('refs whose image is not in instances.json',
                             no_image), ('empty sentences', empty),
+                           ('sentences whose text is not a string', not_text),
                            ('grefs whose ann_id is malformed (-1 among '
                             'annotation ids, empty, not ints, or against '
                             'no_target)', malformed)):
@@ -314,7 +334,8 @@ def check_dataset(data_root: str, name: str, image_dir: str,
 
 
 def check(data_root: str, datasets: List[str], image_dir: Optional[str],
-          strict: bool, decode_images: bool = False) -> int:
+          strict: bool, decode_images: bool = False,
+          max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """Check ``datasets`` under ``data_root``; return the exit status.
 
     Args:
@@ -325,6 +346,8 @@ def check(data_root: str, datasets: List[str], image_dir: Optional[str],
         strict (bool): Split-size differences are errors.
         decode_images (bool): Decode every image fully instead of reading its
             header. Defaults to False.
+        max_pixels (int): Images with more pixels are errors (read from the
+            header). Defaults to ``DEFAULT_MAX_PIXELS``.
 
     Returns:
         int: 1 when an error was found, else 0.
@@ -334,7 +357,7 @@ def check(data_root: str, datasets: List[str], image_dir: Optional[str],
     if not osp.isdir(image_dir):
         report.error(f'image folder {image_dir} is missing; it holds the '
                      f'{COCO_SOURCE} {image_dir}')
-    image_checker = ImageChecker(decode=decode_images)
+    image_checker = ImageChecker(decode=decode_images, max_pixels=max_pixels)
     for name in datasets:
         check_dataset(data_root, name, image_dir, report, image_checker)
     verdict = 'FAILED' if report.errors else 'OK'
@@ -366,6 +389,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--decode-images', action='store_true',
         help='decode every image fully, as training does (slower); by default '
         'only the image headers are read')
+    checker.add_argument(
+        '--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+        help='images with more pixels are errors, as LoadReferImageFromFile '
+        f'refuses them (default: {DEFAULT_MAX_PIXELS})')
     return parser.parse_args(argv)
 
 
@@ -373,7 +400,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.command == 'check':
         return check(args.data_root, args.datasets, args.image_dir,
-                     args.strict, args.decode_images)
+                     args.strict, args.decode_images, args.max_pixels)
     return 2
 
 

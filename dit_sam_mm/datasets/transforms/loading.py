@@ -1,4 +1,5 @@
-"""Image reading that names the file in every error; decoding of ref masks."""
+"""Image reading that names the file in every error and refuses huge images before decoding;
+decoding of ref masks."""
 from pathlib import Path
 from typing import Optional, Union
 
@@ -10,28 +11,71 @@ from mmcv.transforms import BaseTransform, LoadImageFromFile
 from pycocotools import mask as mask_utils
 
 from mmseg.registry import TRANSFORMS
+from ..image_limits import DEFAULT_MAX_PIXELS, check_image_size
+
+
+def decode_image(img_bytes: bytes,
+                 name: str,
+                 color_type: str = 'color',
+                 imdecode_backend: str = 'cv2',
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file's bytes, refusing a huge image before decoding it.
+
+    The size is read from the header first (:func:`check_image_size`); the image is then what
+    ``mmcv.imfrombytes`` decodes. MMCV's own errors leave the file out (OpenCV's
+    ``!buf.empty()`` assertion for a zero-byte file, an ``AssertionError`` for an undecodable
+    one); these name it.
+
+    Args:
+        img_bytes (bytes): The encoded image.
+        name (str): The file, for the messages.
+        color_type (str): The ``flag`` of :func:`mmcv.imfrombytes`, e.g. ``'color'`` (BGR) or
+            ``'color_ignore_orientation'``. Defaults to ``'color'``.
+        imdecode_backend (str): The decoding backend of :func:`mmcv.imfrombytes`. Defaults to
+            ``'cv2'``.
+        max_pixels (int): Larger images are refused before decoding. Defaults to
+            :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns:
+        np.ndarray: The decoded image.
+
+    Raises:
+        ImageTooLargeError: The header claims more than ``max_pixels`` pixels.
+        ValueError: The bytes are empty, or no image the backend decodes.
+    """
+    if not img_bytes:
+        raise ValueError(f'image file {name} is empty (0 bytes): '
+                         'replace it with a complete copy')
+    check_image_size(img_bytes, name, max_pixels)
+    try:
+        img = mmcv.imfrombytes(img_bytes, flag=color_type,
+                               backend=imdecode_backend)
+    except Exception as err:  # each backend its own: cv2.error, OSError, ...
+        raise ValueError(f'cannot decode image file {name}: {err}') from err
+    if img is None:
+        raise ValueError(
+            f'cannot decode image file {name}: not an image, or a format or '
+            f'corruption the {imdecode_backend!r} decoder cannot read '
+            f'({len(img_bytes):,} bytes)')
+    return img
 
 
 def read_image_file(path: Union[str, Path],
                     color_type: str = 'color',
                     imdecode_backend: str = 'cv2',
-                    backend_args: Optional[dict] = None) -> np.ndarray:
-    """Read and decode an image file, naming the file in every error.
-
-    The image is what ``mmcv.imfrombytes`` decodes from the file's bytes;
-    MMCV's own reading leaves the file out of some errors (OpenCV's
-    ``!buf.empty()`` assertion for a zero-byte file) and raises an
-    ``AssertionError`` for an undecodable one.
+                    backend_args: Optional[dict] = None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and decode an image file, naming the file in every error (see :func:`decode_image`).
 
     Args:
         path (str | Path): The image file (local or any MMEngine file backend).
-        color_type (str): The ``flag`` of :func:`mmcv.imfrombytes`, e.g.
-            ``'color'`` (BGR) or ``'color_ignore_orientation'``. Defaults to
-            ``'color'``.
-        imdecode_backend (str): The decoding backend of
-            :func:`mmcv.imfrombytes`. Defaults to ``'cv2'``.
+        color_type (str): The ``flag`` of :func:`mmcv.imfrombytes`. Defaults to ``'color'``.
+        imdecode_backend (str): The decoding backend of :func:`mmcv.imfrombytes`. Defaults to
+            ``'cv2'``.
         backend_args (dict, optional): Arguments of the file backend.
             Defaults to None.
+        max_pixels (int): Larger images are refused before decoding. Defaults to
+            :data:`DEFAULT_MAX_PIXELS`.
 
     Returns:
         np.ndarray: The decoded image.
@@ -41,6 +85,7 @@ def read_image_file(path: Union[str, Path],
         IsADirectoryError: The path is a folder.
         OSError: Another reading error (e.g. no permission); the operating
             system's message names the file.
+        ImageTooLargeError: The header claims more than ``max_pixels`` pixels.
         ValueError: The file is empty or cannot be decoded.
     """
     path = str(path)
@@ -51,20 +96,8 @@ def read_image_file(path: Union[str, Path],
     except IsADirectoryError as err:
         raise IsADirectoryError(
             f'{path} is a folder, not an image file') from err
-    if not img_bytes:
-        raise ValueError(f'image file {path} is empty (0 bytes): '
-                         'replace it with a complete copy')
-    try:
-        img = mmcv.imfrombytes(img_bytes, flag=color_type,
-                               backend=imdecode_backend)
-    except Exception as err:  # each backend its own: cv2.error, OSError, ...
-        raise ValueError(f'cannot decode image file {path}: {err}') from err
-    if img is None:
-        raise ValueError(
-            f'cannot decode image file {path}: not an image, or a format or '
-            f'corruption the {imdecode_backend!r} decoder cannot read '
-            f'({len(img_bytes):,} bytes)')
-    return img
+    return decode_image(img_bytes, path, color_type, imdecode_backend,
+                        max_pixels)
 
 
 @TRANSFORMS.register_module()
@@ -74,8 +107,10 @@ class LoadReferImageFromFile(LoadImageFromFile):
     A missing, empty or undecodable image stops the run with a
     ``FileNotFoundError`` / ``ValueError`` naming it (read by
     :func:`read_image_file`) instead of OpenCV's assertion without a file
-    name. Everything else is ``LoadImageFromFile``'s, except the deprecated
-    ``file_client_args``, which it does not take (use ``backend_args``).
+    name; an image with more than ``max_pixels`` pixels, with an
+    ``ImageTooLargeError`` before it is decoded. Everything else is
+    ``LoadImageFromFile``'s, except the deprecated ``file_client_args``,
+    which it does not take (use ``backend_args``).
 
     Required keys: ``img_path``.
     Added keys: ``img``, ``img_shape``, ``ori_shape``.
@@ -90,6 +125,9 @@ class LoadReferImageFromFile(LoadImageFromFile):
             Defaults to False.
         backend_args (dict, optional): Arguments of the file backend.
             Defaults to None.
+        max_pixels (int): Refuse images whose header claims more pixels,
+            before decoding them. Defaults to ``DEFAULT_MAX_PIXELS`` of
+            ``dit_sam_mm.datasets.image_limits`` (Pillow's limit, 89,478,485).
     """
 
     def __init__(self,
@@ -98,11 +136,13 @@ class LoadReferImageFromFile(LoadImageFromFile):
                  imdecode_backend: str = 'cv2',
                  ignore_empty: bool = False,
                  *,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         super().__init__(to_float32=to_float32, color_type=color_type,
                          imdecode_backend=imdecode_backend,
                          ignore_empty=ignore_empty,
                          backend_args=backend_args)
+        self.max_pixels = max_pixels
 
     def transform(self, results: dict) -> Optional[dict]:
         """Read ``results['img_path']`` into ``results['img']``.
@@ -116,7 +156,8 @@ class LoadReferImageFromFile(LoadImageFromFile):
         """
         try:
             img = read_image_file(results['img_path'], self.color_type,
-                                  self.imdecode_backend, self.backend_args)
+                                  self.imdecode_backend, self.backend_args,
+                                  self.max_pixels)
         except (OSError, ValueError):
             if self.ignore_empty:
                 return None
