@@ -147,6 +147,15 @@ def test_tokenizer_default_length_and_local_folder(vocab_file, tmp_path):
         TokenizeText()
 
 
+def test_a_tokenizer_folder_without_vocabulary_is_named(tmp_path):
+    (tmp_path / 'tokenizer_config.json').write_text('{"do_lower_case": true}')
+    with pytest.raises(FileNotFoundError) as error:
+        TokenizeText(tokenizer=str(tmp_path))
+    assert str(error.value).startswith(
+        f"tokenizer folder '{tmp_path}' holds neither vocab.txt nor tokenizer.json (it holds "
+        "['tokenizer_config.json'])")
+
+
 def test_tokenizer_refuses_empty_sentence(vocab_file):
     tokenize = TokenizeText(vocab_file=vocab_file)
     with pytest.raises(ValueError, match='ref_id=4 sent_id=40'):

@@ -1,4 +1,5 @@
 """BERT WordPiece tokenization of the referring sentence."""
+import os
 import os.path as osp
 from typing import Optional
 
@@ -6,6 +7,9 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
+
+#: The files of a tokenizer folder, one of which BertTokenizerFast needs.
+TOKENIZER_FILES = ('vocab.txt', 'tokenizer.json')
 
 
 def build_bert_tokenizer(tokenizer: Optional[str] = None,
@@ -24,6 +28,12 @@ def build_bert_tokenizer(tokenizer: Optional[str] = None,
 
     Returns:
         transformers.BertTokenizerFast
+
+    Raises:
+        ValueError: Neither or both of ``tokenizer`` and ``vocab_file``.
+        FileNotFoundError: ``vocab_file`` does not exist, or the folder
+            ``tokenizer`` holds none of :data:`TOKENIZER_FILES`.
+        OSError: ``tokenizer`` is neither a folder nor a cached model.
     """
     from transformers import BertTokenizerFast
     if (tokenizer is None) == (vocab_file is None):
@@ -34,6 +44,14 @@ def build_bert_tokenizer(tokenizer: Optional[str] = None,
             raise FileNotFoundError(f'vocab_file not found: {vocab_file!r}')
         return BertTokenizerFast(
             vocab_file=vocab_file, do_lower_case=do_lower_case)
+    if osp.isdir(tokenizer) and not any(
+            osp.isfile(osp.join(tokenizer, name))
+            for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f'tokenizer folder {tokenizer!r} holds neither '
+            f'{" nor ".join(TOKENIZER_FILES)} (it holds '
+            f'{sorted(os.listdir(tokenizer))[:8] or "nothing"}): save the '
+            'tokenizer there with save_pretrained, or give vocab_file=')
     try:
         return BertTokenizerFast.from_pretrained(
             tokenizer, local_files_only=True)
