@@ -18,6 +18,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
 
+from dit_sam_mm.datasets.leakage import warn_about_leaks  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
 from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
@@ -84,6 +85,7 @@ def main() -> None:
         cfg.load_from = latest_checkpoint(cfg.work_dir)
     loaders = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     raise_if_files_missing(cfg, loaders, init_weights=not cfg.get('load_from'))
+    warn_about_leaks(cfg)  # evaluation images that a training set also holds
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
