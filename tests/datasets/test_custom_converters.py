@@ -267,3 +267,20 @@ def test_labelme_needs_files(tmp_path, capsys):
     tmp_path.mkdir()
     assert_refused(*run(['from-labelme', tmp_path], capsys), 'no LabelMe *.json file under',
                    tmp_path, [])
+
+
+# ---------------------------------------------------------------- the docs' example
+def test_example_folder_converts_and_reads_back(tmp_path, capsys):
+    example = load_tool('tools/dataset_converters/make_custom_example.py')
+    assert example.main([str(tmp_path), '--num-images', '9']) == 0
+    assert run(['from-folder', tmp_path], capsys)[0] == 0
+    masks = masks_of(tmp_path)
+    assert masks and all(mask.any() for mask in masks.values())
+    lines = (tmp_path / 'sentences.txt').read_text().splitlines()[1:]
+    image, mask_name, sentence = lines[0].split('\t')
+    key = next(k for k in masks if k[1] == sentence and k[0].startswith(image))
+    np.testing.assert_array_equal(masks[key], np.asarray(
+        Image.open(tmp_path / 'masks' / mask_name)) > 0)
+    status, err = run_main(lambda: example.main([str(tmp_path)]), 'make_custom_example.py'), \
+        capsys.readouterr().err
+    assert status == 1 and 'sentences.txt exists; give --overwrite' in err
