@@ -54,6 +54,14 @@ def test_cfg_options_item_without_equals_sign(tiny):
                           status=2)
 
 
+def test_a_typo_in_cfg_options_names_the_key_and_the_nearest_ones(tiny, tmp_path):
+    proc = run('tools/train.py', tiny.config, '--work-dir', tmp_path / 'w', '--cfg-options',
+               'model.backbon.arch=tiny')
+    assert_one_line_error(proc, "train.py: error: --cfg-options model.backbon.arch: model "
+                          "(DITSAM) has no key 'backbon'", "did you mean 'backbone'?")
+    assert proc.stderr.count('\n') == 1
+
+
 def test_zero_epochs_is_refused(tiny, tmp_path):
     proc = run('tools/train.py', tiny.config, '--work-dir', tmp_path / 'w', '--cfg-options',
                'train_cfg.max_epochs=0')

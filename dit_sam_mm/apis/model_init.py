@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from ..utils import load_trained_checkpoint
+from ..utils.cfg_options import merge_cfg_options
 from ..utils.launch import read_config
 
 ConfigType = Union[str, Path, Config]
@@ -30,8 +31,7 @@ def load_config(config: ConfigType, cfg_options: Optional[dict] = None) -> Confi
     else:
         raise TypeError(f'config must be a file name or an mmengine Config, got '
                         f'{type(config).__name__}')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options, 'cfg_options')
     return cfg
 
 

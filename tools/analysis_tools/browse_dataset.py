@@ -26,6 +26,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmseg.registry import DATASETS  # noqa: E402
 
 from dit_sam_mm.datasets import REFER_META_KEYS  # noqa: E402
+from dit_sam_mm.utils.cfg_options import merge_cfg_options  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
 from dit_sam_mm.utils.launch import CfgOptionsAction, read_config  # noqa: E402
 from dit_sam_mm.visualization import ReferSegLocalVisualizer  # noqa: E402
@@ -79,8 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise CommandLineError('no display to show the pictures on (DISPLAY is not set): pass '
                                '--output-dir DIR --not-show to write them to files instead')
     cfg = read_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = build_train_dataset(cfg)
     visualizer = ReferSegLocalVisualizer(name='browse_dataset', show_flip=True)
