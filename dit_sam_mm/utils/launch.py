@@ -103,8 +103,8 @@ def apply_common_args(cfg: Config, config_path: str, launcher: str,
                       work_dir: Optional[str], cfg_options: Optional[dict]) -> None:
     """Apply launcher, ``--cfg-options`` and ``--work-dir`` (CLI > config > file name)."""
     cfg.launcher = launcher
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
+    from .cfg_options import merge_cfg_options
+    merge_cfg_options(cfg, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
