@@ -11,6 +11,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -58,6 +59,16 @@ def enable_amp(cfg: Config) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def use_safe_checkpoint_hook(cfg: Config) -> None:
+    """Run MMEngine's ``CheckpointHook`` as ``SafeCheckpointHook`` (same options): checkpoints
+    written atomically, and only files the hook wrote in this run's folder removed."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if hook is not None and hook.get('type') in ('CheckpointHook', CheckpointHook):
+        hook.type = 'SafeCheckpointHook'
+        print_log('default_hooks.checkpoint: CheckpointHook runs as SafeCheckpointHook (atomic '
+                  'writes, removes only its own files)', logger='current')
+
+
 def check_schedule(cfg: Config) -> None:
     """Refuse a schedule that trains nothing (MMEngine would end at once, exit status 0)."""
     for key in ('max_epochs', 'max_iters'):
@@ -79,6 +90,7 @@ def main() -> None:
     if fast.compile and cfg.get('compile') is None:
         cfg.compile = True  # MMEngine compiles the training step
     check_schedule(cfg)
+    use_safe_checkpoint_hook(cfg)
     cfg.resume = args.resume or cfg.get('resume', False)
     if cfg.resume and not cfg.get('load_from'):
         # Resume from the work dir's latest checkpoint, found in the work dir itself.

@@ -13,8 +13,9 @@ from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tupl
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .model_settings import setting_mismatches
-from .safe_load import load_checkpoint_file, plain_state_dict
+from .model_settings import ConfigTextError, setting_mismatches
+from .checkpoint_content import CheckpointReadError, plain_state_dict
+from .safe_load import load_checkpoint_file
 
 _CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64.pth from '
                  'https://dl.fbaipublicfiles.com/segment_anything/, downloaded on a machine with '
@@ -144,8 +145,12 @@ def trained_state_dict(checkpoint: Mapping, source: str,
 
     Raises:
         CheckpointMismatchError: A model setting differs (every one is named).
+        CheckpointReadError: The checkpoint's config text is too large to be a config.
     """
-    mismatches = setting_mismatches(checkpoint.get('meta'), model_cfg)
+    try:
+        mismatches = setting_mismatches(checkpoint.get('meta'), model_cfg)
+    except ConfigTextError as err:
+        raise CheckpointReadError(f'{source}: {err}') from None
     if mismatches:
         raise CheckpointMismatchError(
             f'Checkpoint {source} was trained as another model than this config builds: '

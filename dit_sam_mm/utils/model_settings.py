@@ -6,7 +6,9 @@ checkpoint of one be evaluated as the other. MMEngine writes the training config
 checkpoint (``meta['cfg']``, the config's Python text). That text is read here *without running
 it*: only its ``model = dict(...)`` assignment is evaluated, and only literals and ``dict(...)``
 calls with keyword arguments are understood (anything else reads as unknown), so a checkpoint
-cannot run code through its config either.
+cannot run code through its config either. Component types are looked up only among the names
+already registered (a registry lookup of ``'pkg.Name'`` would import ``pkg``), and a config
+text larger than :data:`MAX_CONFIG_TEXT` is refused before it is parsed.
 
 :data:`COMPARED_SETTINGS` lists the settings that define what the weights mean. A setting absent
 from a config takes the default of its component's constructor (e.g. ``DITSAMViT``'s
@@ -24,7 +26,14 @@ COMPARED_SETTINGS = ('type', 'backbone.type', 'backbone.arch', 'backbone.text_mo
                      'neck.out_layer', 'decode_head.type', 'decode_head.decoder_depth',
                      'decode_head.no_target')
 
+#: A training config is a few KB of text; a checkpoint claiming more is refused unparsed.
+MAX_CONFIG_TEXT = 1 << 18
+
 _UNKNOWN = object()
+
+
+class ConfigTextError(ValueError):
+    """A checkpoint's config text cannot be read as a config (too large)."""
 
 
 def _literal(node: ast.AST) -> Any:
@@ -35,9 +44,11 @@ def _literal(node: ast.AST) -> Any:
             return _UNKNOWN
         return {k.arg: _literal(k.value) for k in node.keywords}
     if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
+        keys = [_literal(k) if k is not None else _UNKNOWN for k in node.keys]
+        if any(k is _UNKNOWN or not isinstance(k, (str, int, float, bool, type(None)))
+               for k in keys):
             return _UNKNOWN
-        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+        return {k: _literal(v) for k, v in zip(keys, node.values)}
     if isinstance(node, (ast.List, ast.Tuple)):
         items = [_literal(e) for e in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
@@ -52,6 +63,10 @@ def model_cfg_from_checkpoint_meta(meta: Any) -> Optional[dict]:
     text = meta.get('cfg') if isinstance(meta, Mapping) else None
     if not isinstance(text, str):
         return None
+    if len(text) > MAX_CONFIG_TEXT:
+        raise ConfigTextError(f"meta['cfg'] holds {len(text):,} characters of config text; a "
+                              f'training config has a few thousand (at most {MAX_CONFIG_TEXT:,} '
+                              'are read)')
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -64,10 +79,22 @@ def model_cfg_from_checkpoint_meta(meta: Any) -> Optional[dict]:
     return None
 
 
+def registered_model(name: Any) -> Optional[type]:
+    """The class registered as ``name`` in mmseg's ``MODELS`` or a registry above it, else None.
+
+    Unlike ``MODELS.get``, nothing is imported: ``'pkg.Name'`` or an unknown name is None.
+    """
+    registry = MODELS
+    while isinstance(name, str) and registry is not None:
+        if name in registry.module_dict:
+            return registry.module_dict[name]
+        registry = registry.parent
+    return None
+
+
 def _constructor_default(component: Mapping, name: str) -> Any:
     """The default of ``name`` in the constructor of ``component['type']``, else _UNKNOWN."""
-    kind = component.get('type')
-    cls = MODELS.get(kind) if isinstance(kind, str) else None
+    cls = registered_model(component.get('type'))
     if cls is None:
         return _UNKNOWN
     parameter = inspect.signature(cls).parameters.get(name)
@@ -112,5 +139,11 @@ def setting_mismatches(checkpoint_meta: Any, model_cfg: Mapping) -> List[str]:
         old, new = model_setting(trained, path), model_setting(model_cfg, path)
         if old is _UNKNOWN or new is _UNKNOWN or _comparable(old) == _comparable(new):
             continue
-        mismatches.append(f'model.{path}: checkpoint {old!r}, config {new!r}')
+        mismatches.append(f'model.{path}: checkpoint {_shown(old)}, config {_shown(new)}')
     return mismatches
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+

@@ -11,16 +11,19 @@ copies whatever it is given into a class-level table of callables.
 :func:`load_checkpoint_file` therefore allow-lists nothing process-wide. For one ``torch.load``
 call it maps the few globals of MMEngine's bookkeeping to inert stand-ins:
 
-- ``HistoryBuffer`` to :class:`_HistoryBufferRecord`, which only records the state it is given;
-- ``getattr`` to :func:`_statistic_method`, which only answers ``getattr(HistoryBuffer, name)``
-  for MMEngine's four statistics (``min``, ``max``, ``current``, ``mean``) with a name marker;
+- ``HistoryBuffer`` to :class:`~.checkpoint_content.HistoryBufferRecord`, which only records
+  the state it is given;
+- ``getattr`` to :func:`~.checkpoint_content.statistic_method`, which only answers
+  ``getattr(HistoryBuffer, name)`` for MMEngine's four statistics (``min``, ``max``,
+  ``current``, ``mean``) with a name marker;
 - numpy's array and scalar reconstructors and dtypes (they build data, never call into it).
 
-Then the whole result is walked: tensors, numbers, strings, bytes, ``None``, numpy arrays and
-scalars of plain dtypes (no Python objects inside), ``torch.Size`` / ``dtype`` / ``device`` and
-lists, tuples, sets and dicts of these come back as they are; every record becomes a fresh
-``HistoryBuffer`` built from validated fields; anything else stops the load with
-:class:`UnsafeCheckpointError`, naming the file and where in it the object was.
+Then the result is checked and rebuilt as plain values (``checkpoint_content``: each object
+once, fresh plain tensors, ``HistoryBuffer`` objects from validated fields), the bookkeeping
+that MMEngine acts on (counters, the files its checkpoint hook removes, an old checkpoint's
+config text) is validated (:func:`~.checkpoint_content.check_run_state`), and NaN or infinite
+weights are refused. Writing goes through :func:`atomic_write`: a checkpoint appears under its
+name only once it is complete.
 
 :func:`register_safe_checkpoint_loader` makes MMEngine read checkpoints this way
 (``load_from``, ``--resume``, ``init_cfg=dict(type='Pretrained')``), local files and URLs alike
@@ -33,69 +36,17 @@ import os.path as osp
 import pickle
 import re
 import tempfile
-from collections import Counter, OrderedDict
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 
-#: The statistics methods MMEngine's ``HistoryBuffer`` pickles by reference.
-HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
-_HISTORY_FIELDS = {'max_length', '_log_history', '_count_history'}
-_PLAIN_ATOMS = (bool, int, float, complex, str, bytes, bytearray, type(None), torch.Size,
-                torch.dtype, torch.device, torch.layout, torch.memory_format, torch.qscheme)
-_SEQUENCES = (list, tuple, set)
-_MAPPINGS = (dict, OrderedDict, Counter)
-_PLAIN_ARRAY_KINDS = 'biufcSUM?'  # bool, integers, floats, complex, strings, datetimes
-
-
-class CheckpointReadError(RuntimeError):
-    """A checkpoint file cannot be read (missing, truncated, not a checkpoint)."""
-
-
-class NonFiniteWeightsError(CheckpointReadError):
-    """A checkpoint's weights hold NaN or infinite values."""
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint file asked to build something other than tensors and plain data."""
-
-
-class _HistoryBufferRecord:
-    """Stands in for ``HistoryBuffer`` while unpickling: records its state, calls nothing."""
-
-    state: Optional[dict]
-
-    def __new__(cls, *args: Any) -> '_HistoryBufferRecord':
-        if args:
-            raise UnsafeCheckpointError('HistoryBuffer is pickled without arguments')
-        record = super().__new__(cls)
-        record.state = None
-        return record
-
-    def __setstate__(self, state: Any) -> None:
-        if self.state is not None:
-            raise UnsafeCheckpointError('HistoryBuffer state given twice')
-        if not isinstance(state, dict):
-            raise UnsafeCheckpointError(
-                f'HistoryBuffer state must be a dict, got {type(state).__name__}')
-        self.state = state
-
-
-class _StatisticName(str):
-    """``getattr(HistoryBuffer, name)`` for one of :data:`HISTORY_STATISTICS`, as a marker."""
-
-
-def _statistic_method(owner: Any, name: Any, *default: Any) -> _StatisticName:
-    """Stands in for ``builtins.getattr``: only MMEngine's own statistics methods resolve."""
-    if owner is not _HistoryBufferRecord or name not in HISTORY_STATISTICS or default:
-        raise UnsafeCheckpointError(
-            f'getattr({"HistoryBuffer" if owner is _HistoryBufferRecord else type(owner).__name__}'
-            f', {name!r}) is not allowed: only HistoryBuffer statistics methods '
-            f'{HISTORY_STATISTICS} may be referenced')
-    return _StatisticName(name)
+from .checkpoint_content import (CheckpointReadError, HistoryBufferRecord,  # noqa: F401
+                                 NonFiniteWeightsError, UnsafeCheckpointError,
+                                 check_finite_weights, check_run_state, plain_content,
+                                 plain_state_dict, statistic_method)
 
 
 def _numpy_globals() -> List[Union[object, Tuple[object, str]]]:
@@ -116,102 +67,9 @@ def _numpy_globals() -> List[Union[object, Tuple[object, str]]]:
 
 def _stand_in_globals() -> List[Union[object, Tuple[object, str]]]:
     return _numpy_globals() + [
-        (_HistoryBufferRecord, 'mmengine.logging.history_buffer.HistoryBuffer'),
-        (_statistic_method, 'builtins.getattr'),
+        (HistoryBufferRecord, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (statistic_method, 'builtins.getattr'),
     ]
-
-
-def _check_array(value: np.ndarray, where: str) -> None:
-    if value.dtype.kind not in _PLAIN_ARRAY_KINDS or value.dtype.hasobject or \
-            value.dtype.fields is not None:
-        raise UnsafeCheckpointError(
-            f'{where}: numpy array of dtype {value.dtype} (only plain numeric, boolean and '
-            'string arrays are read)')
-
-
-def _rebuild_history_buffer(record: _HistoryBufferRecord, where: str) -> Any:
-    """A real ``HistoryBuffer`` from a record whose fields are checked one by one."""
-    from mmengine.logging import HistoryBuffer
-
-    state = dict(record.state or {})
-    methods = state.pop('statistics_methods', {})
-    if not isinstance(methods, dict) or any(
-            type(v) is not _StatisticName or k != v for k, v in methods.items()):
-        raise UnsafeCheckpointError(
-            f'{where}: HistoryBuffer statistics_methods may only name {HISTORY_STATISTICS}')
-    if set(state) != _HISTORY_FIELDS:
-        raise UnsafeCheckpointError(
-            f'{where}: HistoryBuffer fields must be {sorted(_HISTORY_FIELDS)}, got '
-            f'{sorted(map(str, state))}')
-    logs, counts, max_length = (state['_log_history'], state['_count_history'],
-                                state['max_length'])
-    if type(max_length) is not int or max_length <= 0:
-        raise UnsafeCheckpointError(f'{where}: HistoryBuffer max_length must be a positive int')
-    for name, array in (('_log_history', logs), ('_count_history', counts)):
-        if type(array) is not np.ndarray or array.ndim != 1 or array.dtype.kind not in 'biuf':
-            raise UnsafeCheckpointError(
-                f'{where}: HistoryBuffer {name} must be a 1-D numeric numpy array')
-    if len(logs) != len(counts):
-        raise UnsafeCheckpointError(f'{where}: HistoryBuffer histories differ in length')
-    return HistoryBuffer(logs, counts, max_length)
-
-
-def _plain(value: Any, where: str) -> Any:
-    """``value`` with records rebuilt, after checking that it is tensors and plain data only."""
-    kind = type(value)
-    if kind in _PLAIN_ATOMS or isinstance(value, torch.Tensor):
-        return value
-    if kind is np.ndarray:
-        _check_array(value, where)
-        return value
-    if isinstance(value, np.generic) and kind.__module__ == 'numpy':
-        _check_array(np.asarray(value), where)
-        return value
-    if kind is _HistoryBufferRecord:
-        return _rebuild_history_buffer(value, where)
-    if kind in _SEQUENCES:
-        items = [_plain(item, f'{where}[{i}]') for i, item in enumerate(value)]
-        return kind(items)
-    if kind in _MAPPINGS:
-        # Through a dict: a Counter built from pairs would count the pairs.
-        rebuilt = kind(dict((_plain(key, f'{where} key'), _plain(item, f'{where}[{key!r}]'))
-                            for key, item in value.items()))
-        attributes = getattr(value, '__dict__', {})
-        if attributes:
-            # A module state dict carries its modules' versions in ``_metadata``, nothing else.
-            if kind is not OrderedDict or set(attributes) != {'_metadata'}:
-                raise UnsafeCheckpointError(
-                    f'{where}: {kind.__name__} with attributes {sorted(attributes)}')
-            rebuilt._metadata = _plain(value._metadata, f'{where}._metadata')
-        return rebuilt
-    raise UnsafeCheckpointError(
-        f'{where}: a {kind.__module__}.{kind.__qualname__} object (only tensors, numbers, '
-        'strings, numpy arrays and containers of these are read)')
-
-
-def check_finite_weights(content: Any, filename: str) -> None:
-    """Refuse weights with NaN or infinite values (every metric would silently be 0).
-
-    Checks ``content['state_dict']`` (or ``content`` itself, a plain state dict) and
-    ``content['ema_state_dict']``.
-
-    Raises:
-        NonFiniteWeightsError: Naming the file and the first keys.
-    """
-    for name in ('state_dict', 'ema_state_dict'):
-        weights = content.get(name) if isinstance(content, dict) else None
-        if name == 'state_dict' and weights is None and isinstance(content, dict):
-            weights = content  # a plain state dict
-        if not isinstance(weights, dict):
-            continue
-        bad = [k for k, v in weights.items() if isinstance(v, torch.Tensor)
-               and v.is_floating_point() and not bool(torch.isfinite(v).all())]
-        if bad:
-            listed = ', '.join(map(str, bad[:10])) + (f' ... ({len(bad)} in all)'
-                                                     if len(bad) > 10 else '')
-            raise NonFiniteWeightsError(
-                f'{filename}: {name} holds NaN or infinite values in {listed}; the training run '
-                'that wrote it diverged. Use an earlier checkpoint.')
 
 
 def _is_refusal(err: pickle.UnpicklingError) -> bool:
@@ -281,7 +139,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
     try:
         with torch.serialization.safe_globals(_stand_in_globals()):
             content = torch.load(filename, map_location=map_location, weights_only=True)
-        content = _plain(content, 'checkpoint')
+        content = plain_content(content)
     except pickle.UnpicklingError as err:
         if not _is_refusal(err):
             raise _unreadable(filename, err) from None
@@ -292,6 +150,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             'a plain state dict, or use a checkpoint from a source you trust.') from None
     except Exception as err:  # truncated, corrupt, or built from allowed parts that do not fit
         raise _unreadable(filename, err) from None
+    check_run_state(content, filename)
     check_finite_weights(content, filename)
     return content
 
@@ -342,26 +201,6 @@ def register_safe_checkpoint_loader() -> None:
     checkpoint.CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
                                                 loader=load_checkpoint_url, force=True)
     checkpoint.load_from_http = load_checkpoint_url
-
-
-def plain_state_dict(content: Any, filename: str) -> Dict[str, torch.Tensor]:
-    """The state dict in a loaded checkpoint: the file itself or its ``state_dict`` entry.
-
-    Raises:
-        CheckpointReadError: Naming ``filename``, when there is no mapping of tensors.
-    """
-    if not isinstance(content, dict):
-        raise CheckpointReadError(f'{filename}: holds a {type(content).__name__}, not a state '
-                                  'dict')
-    state_dict = content.get('state_dict', content)
-    if not isinstance(state_dict, dict):
-        raise CheckpointReadError(f"{filename}: 'state_dict' is a "
-                                  f'{type(state_dict).__name__}, not a mapping')
-    bad = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointReadError(f'{filename}: state dict entries that are not tensors: '
-                                  f'{bad[:10]}')
-    return state_dict
 
 
 @contextlib.contextmanager

@@ -52,16 +52,16 @@ try:
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
     from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import (UnsafeCheckpointError, check_finite_weights,
-                                            load_checkpoint_file)
+    from dit_sam_mm.utils.checkpoint_content import check_finite_weights, plain_tensor
+    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
     from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import (UnsafeCheckpointError, check_finite_weights,
-                                            load_checkpoint_file)
+    from dit_sam_mm.utils.checkpoint_content import check_finite_weights, plain_tensor
+    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
 
 #: Top-level keys of the released model that its forward pass does not use.
 UNUSED_KEYS = re.compile(r'(query_embeddings|self_attention\..+)')
@@ -185,7 +185,12 @@ class _Placeholder:
 
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds tensors (torch rebuilds their storages itself) and ``OrderedDict``s; every other
-    global becomes a :class:`_Placeholder`, whose calls and state updates do nothing."""
+    global becomes a :class:`_Placeholder`, whose calls and state updates do nothing.
+
+    torch's legacy-format readers install their own ``persistent_load``, which for a module
+    record compares the class's source with one the file gives and may write a ``.patch`` file
+    named after it. Only storage records (the tensors' data) are passed on to it here.
+    """
     allowed = {
         ('collections', 'OrderedDict'): OrderedDict,
         ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
@@ -198,6 +203,27 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return self.allowed[(module, name)]
         self.replaced.add(f'{module}.{name}')
         return _Placeholder
+
+    @property
+    def persistent_load(self) -> Any:
+        return _PERSISTENT_LOAD.__get__(self)
+
+    @persistent_load.setter
+    def persistent_load(self, torch_persistent_load: Any) -> None:
+        def storages_only(saved_id: Any) -> Any:
+            # A tuple names its kind first; the oldest (tar) format keys tensors by strings.
+            if type(saved_id) is tuple and (not saved_id or saved_id[0] not in ('storage',
+                                                                                 b'storage')):
+                kind = saved_id[0] if saved_id else None
+                raise ValueError(f'a persistent record of kind {kind!r}; only tensor storages '
+                                 'are read')
+            return torch_persistent_load(saved_id)
+
+        _PERSISTENT_LOAD.__set__(self, storages_only)
+
+
+#: The C unpickler's own ``persistent_load`` slot, which the property above guards.
+_PERSISTENT_LOAD = pickle.Unpickler.__dict__['persistent_load']
 
 
 def _restricted_load(file: Any, **kwargs: Any) -> Any:
@@ -214,7 +240,8 @@ def _tensors_only(checkpoint: Any, path: str) -> Dict[str, Tensor]:
     """The state dict of a file read by the restricted unpickler, as fresh plain tensors.
 
     Containers are read through ``dict``'s own methods, so attributes the file set on an
-    ``OrderedDict`` are never looked up; tensors are detached, dropping any hooks it attached.
+    ``OrderedDict`` are never looked up; tensors are rebuilt as fresh plain tensors
+    (``plain_tensor``), dropping any hooks or attributes it attached.
     """
     state_dict = checkpoint
     if type(checkpoint) in (dict, OrderedDict):
@@ -225,7 +252,7 @@ def _tensors_only(checkpoint: Any, path: str) -> Dict[str, Tensor]:
     bad = [k for k, v in items if type(k) is not str or not isinstance(v, Tensor)]
     if bad:
         raise ValueError(f'{path}: no state dict of tensors found (non-tensor entries: {bad})')
-    state_dict = {k: v.detach() for k, v in items}
+    state_dict = {k: plain_tensor(v, f'{path}: {k!r}') for k, v in items}
     check_finite_weights(state_dict, path)
     return state_dict
 

@@ -19,7 +19,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=3,
+    # MMEngine's CheckpointHook, writing atomically and removing only its own files
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=3,
                     save_best='oIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     epoch_seed=dict(type='EpochSeedHook'),
