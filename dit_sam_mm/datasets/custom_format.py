@@ -106,10 +106,6 @@ def _is_int(value: object) -> bool:
     return type(value) is int
 
 
-def _is_number(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
-
-
 def check_relative_path(path: object) -> str:
     """A file path of the format, refused when absolute or leaving its root.
 
@@ -162,7 +158,9 @@ def _polygons(value: object) -> List[List[float]]:
     if not isinstance(value, list) or not value:
         raise ValueError('must be a non-empty list of polygons [x1, y1, x2, y2, ...]')
     for i, polygon in enumerate(value):
-        if not isinstance(polygon, list) or not all(_is_number(v) for v in polygon):
+        # Checked as a whole (fast for 100k records): only ints and floats, and a finite sum.
+        if (not isinstance(polygon, list) or not set(map(type, polygon)) <= {int, float}
+                or not math.isfinite(sum(polygon))):
             raise ValueError(f'[{i}] must be a list of finite numbers')
         if len(polygon) < 6 or len(polygon) % 2:
             raise ValueError(f'[{i}] has {len(polygon)} numbers; a polygon has x, y pairs of '
