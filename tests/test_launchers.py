@@ -1,14 +1,20 @@
 """The train/test launchers: usage messages for wrong arguments, MMSeg's command line."""
+import os
 import subprocess
 import sys
 
 import pytest
+
+from dit_sam_mm.utils.cli import CommandLineError
+from dit_sam_mm.utils.launch import _export_slurm_environment
 
 
 @pytest.mark.parametrize('script, args', [
     ('dist_train.sh', []),
     ('dist_train.sh', ['configs/x.py']),
     ('dist_test.sh', ['configs/x.py', 'ckpt.pth']),
+    ('slurm_train.sh', ['partition', 'job', 'configs/x.py']),
+    ('slurm_test.sh', ['partition', 'job', 'configs/x.py']),
 ])
 def test_dist_scripts_print_usage_for_missing_arguments(repo_root, script, args):
     result = subprocess.run(['bash', f'tools/{script}', *args], cwd=repo_root,
@@ -27,6 +33,53 @@ def test_dist_scripts_reject_a_bad_process_count(repo_root, script, args):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert 'GPUS must be a positive integer' in result.stderr
+
+
+@pytest.mark.parametrize('variable', ['GPUS', 'GPUS_PER_NODE', 'CPUS_PER_TASK'])
+def test_slurm_scripts_reject_a_bad_count(repo_root, variable):
+    result = subprocess.run(['bash', 'tools/slurm_train.sh', 'p', 'j', 'configs/x.py', 'w'],
+                            cwd=repo_root, capture_output=True, text=True,
+                            env=dict(os.environ, **{variable: 'two'}))
+    assert result.returncode == 2
+    assert f"{variable} must be a positive integer, got 'two'" in result.stderr
+
+
+SRUN_VARIABLES = dict(SLURM_PROCID='1', SLURM_NTASKS='4', SLURM_LOCALID='1',
+                      SLURM_NODELIST='node[01-02]')
+
+
+@pytest.fixture
+def launch_env(monkeypatch):
+    """The variables the slurm translation sets, restored after the test."""
+    for name in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_slurm_variables_become_torch_distributed_ones(launch_env):
+    """As MMEngine's _init_dist_slurm: srun's values win over stale ones; the port comes from
+    dist_cfg, else MASTER_PORT, else 29500; MASTER_ADDR, when set, is kept."""
+    for name, value in dict(SRUN_VARIABLES, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+                            MASTER_ADDR='10.0.0.1').items():
+        launch_env.setenv(name, value)
+    _export_slurm_environment()
+    assert [os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
+                                    'MASTER_PORT')] == ['1', '4', '1', '10.0.0.1', '29500']
+    _export_slurm_environment(port=29511)
+    assert os.environ['MASTER_PORT'] == '29511'
+
+
+def test_slurm_without_srun_or_scontrol_says_what_to_do(launch_env, tmp_path):
+    for name, value in SRUN_VARIABLES.items():
+        launch_env.setenv(name, value)
+    launch_env.delenv('SLURM_PROCID')
+    with pytest.raises(CommandLineError, match='SLURM_PROCID not set; start the tool with srun'):
+        _export_slurm_environment()
+    launch_env.setenv('SLURM_PROCID', '1')
+    launch_env.setenv('PATH', str(tmp_path))  # no scontrol
+    with pytest.raises(CommandLineError, match=r'scontrol cannot name the first node of '
+                       r'node\[01-02\] .*; set MASTER_ADDR to its address'):
+        _export_slurm_environment()
 
 
 @pytest.mark.parametrize('script, options', [

@@ -111,17 +111,45 @@ def apply_common_args(cfg: Config, config_path: str, launcher: str,
         cfg.work_dir = default_work_dir(config_path)
 
 
-def _export_slurm_environment() -> None:
-    """Translate SLURM's variables into the ones ``init_method='env://'`` reads."""
-    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
-    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
-    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+def _export_slurm_environment(port: Optional[int] = None) -> None:
+    """Set the variables ``init_method='env://'`` reads from the ones srun sets, as MMEngine's
+    ``_init_dist_slurm`` does on a GPU.
+
+    ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` come from ``SLURM_PROCID``, ``SLURM_NTASKS`` and
+    ``SLURM_LOCALID``; ``MASTER_PORT`` from ``port`` (``env_cfg.dist_cfg.port``), else the
+    environment, else 29500; ``MASTER_ADDR`` from the environment, else the first node of
+    ``SLURM_NODELIST`` as ``scontrol show hostname`` names it.
+
+    Raises:
+        CommandLineError: A SLURM variable is missing (not started by srun), or ``scontrol``
+            cannot name the master node and ``MASTER_ADDR`` is not set.
+    """
+    import subprocess
+
+    from .cli import CommandLineError
+    missing = [name for name in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+               if name not in os.environ]
+    if missing:
+        raise CommandLineError(f'--launcher slurm: {", ".join(missing)} not set; start the '
+                               'tool with srun (tools/slurm_train.sh, tools/slurm_test.sh)')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
     os.environ.setdefault('MASTER_PORT', '29500')
     if 'MASTER_ADDR' not in os.environ:
         node_list = os.environ['SLURM_NODELIST']
-        import subprocess
-        first = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
-        os.environ['MASTER_ADDR'] = first
+        try:
+            hosts = subprocess.run(['scontrol', 'show', 'hostname', node_list], check=True,
+                                   capture_output=True, text=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as err:
+            raise CommandLineError(f'--launcher slurm: scontrol cannot name the first node of '
+                                   f'{node_list} ({err}); set MASTER_ADDR to its address') from None
+        if not hosts:
+            raise CommandLineError(f'--launcher slurm: scontrol names no node in {node_list}; '
+                                   'set MASTER_ADDR to the first node\'s address')
+        os.environ['MASTER_ADDR'] = hosts[0]
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
@@ -134,10 +162,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
         return
     if launcher not in ('pytorch', 'slurm'):
         raise ValueError(f'--launcher {launcher} needs CUDA here; use pytorch or slurm on CPU')
-    if launcher == 'slurm':
-        _export_slurm_environment()
     env_cfg = cfg.setdefault('env_cfg', {})
-    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if launcher == 'slurm':
+        _export_slurm_environment(dist_cfg.get('port'))
+    dist_cfg['backend'] = 'gloo'
     # A data-loader worker forked from a process that runs gloo's threads can hang right after
     # the fork (seen here); workers started from a fork server do not inherit those threads.
     mp_cfg = env_cfg.setdefault('mp_cfg', {})
