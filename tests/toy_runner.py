@@ -35,9 +35,10 @@ class ToyRegressor(BaseModel):
 
 
 def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtime_info=None,
-                optim_wrapper=None, custom_hooks=None):
+                optim_wrapper=None, custom_hooks=None, compile=None):
     """An MMEngine runner of ``model`` on ``ToyData`` (4 iterations an epoch) with a checkpoint
-    every epoch, logging every 3 iterations and ``InvalidLossStopHook`` every ``interval``."""
+    every epoch, logging every 3 iterations and ``InvalidLossStopHook`` every ``interval``;
+    ``compile`` is MMEngine's ``compile`` setting of the training step."""
     hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1),
                  logger=dict(type='LoggerHook', interval=3),
                  invalid_loss=dict(type='InvalidLossStopHook', interval=interval))
@@ -55,5 +56,6 @@ def make_runner(work_dir, model, max_epochs=2, resume=False, interval=50, runtim
         custom_hooks=custom_hooks,
         resume=resume,
         randomness=dict(seed=0),
+        cfg=dict(compile=compile),
         default_scope='mmseg',
         experiment_name=f'toy_{work_dir.name}_{int(resume)}')

@@ -10,6 +10,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmseg.registry import METRICS
@@ -21,7 +22,8 @@ if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's proje
 from dit_sam_mm.evaluation import ReferSegMetric  # noqa: E402
 from dit_sam_mm.utils import load_trained_checkpoint  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
-from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
+from dit_sam_mm.utils.fast_path import (accelerate_inference, cuda_device_info,  # noqa: E402
+                                        describe, gpu_fast_path)
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
                                      parse_with_local_rank, read_config, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
@@ -94,7 +96,10 @@ def main() -> None:
     # mismatches; here keys, shapes and the model settings of training are checked.
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_trained_checkpoint(model, args.checkpoint, cfg.model, args.allow_partial)
-    accelerate_inference(model, gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager))
+    gpu = cuda_device_info()
+    fast = gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager, gpu=gpu)
+    print_log(describe(fast, gpu), logger='current')
+    accelerate_inference(model, fast)
     runner.test()
 
 

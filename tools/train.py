@@ -9,6 +9,7 @@ import argparse
 import logging
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
@@ -21,7 +22,9 @@ if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's proje
 
 from dit_sam_mm.datasets.leakage import warn_about_leaks  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
-from dit_sam_mm.utils.fast_path import accelerate_inference, gpu_fast_path  # noqa: E402
+from dit_sam_mm.engine.compile_fallback import FALLBACK_BACKEND  # noqa: E402
+from dit_sam_mm.utils.fast_path import (accelerate_inference, cuda_device_info,  # noqa: E402
+                                        describe, gpu_fast_path)
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
                                      latest_checkpoint, parse_with_local_rank, read_config,
                                      setup_cpu_distributed)
@@ -42,20 +45,28 @@ def parse_args() -> argparse.Namespace:
     return parse_with_local_rank(parser)
 
 
-def enable_amp(cfg: Config) -> None:
-    """MMSeg's ``--amp``: bfloat16 autocast (``BF16OptimWrapper``), or float16 with loss scaling
-    (``AmpOptimWrapper``) when the config asks for ``optim_wrapper.dtype='float16'``."""
+def enable_amp(cfg: Config, dtype: Optional[str] = None) -> None:
+    """MMSeg's ``--amp`` and the GPU fast path: bfloat16 autocast (``BF16OptimWrapper``), or
+    float16 with dynamic loss scaling (``AmpOptimWrapper``).
+
+    Args:
+        cfg (Config): The config to change.
+        dtype (str, optional): ``'bfloat16'`` or ``'float16'``; None (``--amp`` alone) takes
+            ``optim_wrapper.dtype`` when it is ``'float16'``, else bfloat16.
+    """
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper in ('AmpOptimWrapper', 'BF16OptimWrapper'):
         print_log('AMP training is already enabled in your config.', logger='current',
                   level=logging.WARNING)
         return
-    assert optim_wrapper in ('OptimWrapper', 'DeferredGradNormOptimWrapper'), (
-        f'--amp is only supported with OptimWrapper or DeferredGradNormOptimWrapper, '
-        f'but got {optim_wrapper}.')
-    float16 = cfg.optim_wrapper.get('dtype') == 'float16'
-    cfg.optim_wrapper.type = 'AmpOptimWrapper' if float16 else 'BF16OptimWrapper'
-    if float16:
+    if optim_wrapper not in ('OptimWrapper', 'DeferredGradNormOptimWrapper'):
+        raise CommandLineError(f'--amp (and the GPU fast path) need optim_wrapper.type '
+                               f'OptimWrapper or DeferredGradNormOptimWrapper, not '
+                               f'{optim_wrapper}; or pass --fp32')
+    dtype = dtype or ('float16' if cfg.optim_wrapper.get('dtype') == 'float16' else 'bfloat16')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper' if dtype == 'float16' else 'BF16OptimWrapper'
+    if dtype == 'float16':
+        cfg.optim_wrapper.dtype = 'float16'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
@@ -82,13 +93,16 @@ def main() -> None:
     args = parse_args()
     cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
-    fast = gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager)
+    gpu = cuda_device_info()
+    fast = gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager, gpu=gpu)
+    print_log(describe(fast, gpu), logger='current')
     if args.amp and args.fp32:
         raise CommandLineError('--amp and --fp32 contradict each other: choose one')
-    if args.amp or fast.bf16:
-        enable_amp(cfg)
+    if args.amp or fast.dtype:
+        enable_amp(cfg, fast.dtype)
     if fast.compile and cfg.get('compile') is None:
-        cfg.compile = True  # MMEngine compiles the training step
+        # MMEngine compiles the training step; a graph inductor cannot compile runs eagerly
+        cfg.compile = dict(backend=FALLBACK_BACKEND)
     check_schedule(cfg)
     use_safe_checkpoint_hook(cfg)
     cfg.resume = args.resume or cfg.get('resume', False)
@@ -101,7 +115,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
-    # Validation in bfloat16 autocast too (not compiled: its graphs would add compile time).
+    # Validation in the same autocast (not compiled: its graphs would add compile time).
     accelerate_inference(runner.model, fast._replace(compile=False))
     runner.train()
 

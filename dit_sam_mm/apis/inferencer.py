@@ -9,11 +9,13 @@ import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import Compose
+from mmengine.logging import print_log
 from mmseg.structures import SegDataSample
 
 from ..datasets.image_limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from ..datasets.transforms.loading import decode_image, read_image_file
-from ..utils.fast_path import FastPath, accelerate_inference, gpu_fast_path
+from ..utils.fast_path import (FastPath, accelerate_inference, cuda_device_info, describe,
+                               gpu_fast_path)
 from ..visualization import ReferSegLocalVisualizer
 from .model_init import ConfigType, inference_pipeline_cfg, init_refer_model
 
@@ -257,10 +259,12 @@ class ReferSegInferencer:
         batch_size (int): Samples per forward pass when called with lists. Defaults to 8.
         allow_partial (bool): Load a checkpoint whose keys do not all match the config (missing
             or unexpected keys); refused by default. Defaults to False.
-        fast (bool, optional): Run the model in bfloat16 autocast, compiled with CUDA graphs
+        fast (bool, optional): Run the model in autocast, compiled with CUDA graphs
             (``torch.compile(mode='reduce-overhead')``, one graph per input and batch size,
-            captured on the first call of that size). None: on CUDA unless the config sets
-            ``gpu_fast_path = False``. Defaults to None.
+            captured on the first call of that size). None: as ``gpu_fast_path`` chooses for
+            the device (bfloat16 from sm_80, float16 before; compiled from sm_70 with Triton),
+            unless the config sets ``gpu_fast_path = False``. True: bfloat16 and compiled, on
+            any device. Defaults to None.
         max_pixels (int): Refuse image files and bytes whose header claims more pixels, before
             decoding them. Defaults to ``DEFAULT_MAX_PIXELS`` (89,478,485, Pillow's limit).
     """
@@ -281,10 +285,13 @@ class ReferSegInferencer:
                                                 allow_partial=allow_partial)
         on_cuda = next(self.model.parameters()).is_cuda
         if fast is None:
-            fast = any(gpu_fast_path(self.cfg, cuda=on_cuda))
-        if fast:
-            accelerate_inference(self.model, FastPath(bf16=True, compile=True),
-                                 compile_mode='reduce-overhead')
+            self.fast_path = gpu_fast_path(self.cfg, cuda=on_cuda)
+        else:
+            self.fast_path = (FastPath('bfloat16', True, 'fast=True') if fast else
+                              FastPath(None, False, 'fast=False'))
+        if accelerate_inference(self.model, self.fast_path, compile_mode='reduce-overhead'):
+            print_log(describe(self.fast_path, cuda_device_info() if on_cuda else None),
+                      logger='current')
         self.pipeline = Compose(inference_pipeline_cfg(self.cfg))
         self.batch_size = batch_size
         self._visualizer: Optional[ReferSegLocalVisualizer] = None

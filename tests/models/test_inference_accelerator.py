@@ -8,39 +8,17 @@ import copy
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmseg.structures import SegDataSample
 from refer_model_fixture import write_tiny_model
 
 from dit_sam_mm.apis import ReferSegInferencer, init_refer_model
 from dit_sam_mm.apis.onnx_export import example_inputs
-from dit_sam_mm.utils.fast_path import FastPath, accelerate_inference, gpu_fast_path
+from dit_sam_mm.utils.fast_path import FastPath, accelerate_inference
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     return write_tiny_model(tmp_path_factory.mktemp('tiny_fast'))
-
-
-@pytest.mark.parametrize('cuda, options, expected', [
-    (True, {}, (True, True)),
-    (True, dict(fp32=True), (False, True)),
-    (True, dict(eager=True), (True, False)),
-    (True, dict(fp32=True, eager=True), (False, False)),
-    (False, {}, (False, False)),
-])
-def test_who_takes_the_fast_path(cuda, options, expected):
-    assert gpu_fast_path(Config(dict()), cuda=cuda, **options) == expected
-    assert gpu_fast_path(Config(dict(gpu_fast_path=False)), cuda=cuda, **options) == (False,
-                                                                                      False)
-
-
-def test_the_official_configs_keep_float32(repo_root):
-    for name in ('ldit_vitb_refcoco_official.py', 'ldit_vith_refcoco_official.py'):
-        cfg = Config.fromfile(str(repo_root / 'configs' / 'dit' / name))
-        assert gpu_fast_path(cfg, cuda=True) == (False, False)
-    cfg = Config.fromfile(str(repo_root / 'configs' / 'dit' / 'ldit_vitb_refcoco.py'))
-    assert gpu_fast_path(cfg, cuda=True) == (True, True)
 
 
 def _batch(model, batch=2):
@@ -87,11 +65,11 @@ def test_predict_uses_the_accelerator_only_in_eval_and_a_copy_drops_it(tiny):
 
 def test_accelerate_inference_helper_unwraps_and_skips_other_models(tiny):
     model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu')
-    assert not accelerate_inference(model, FastPath(False, False))
-    assert accelerate_inference(model, FastPath(bf16=True, compile=False))
+    assert not accelerate_inference(model, FastPath(None, False))
+    assert accelerate_inference(model, FastPath('bfloat16', compile=False))
     assert model.inference_accelerator.dtype == torch.bfloat16
     assert model.inference_accelerator.compile_mode is None
-    assert not accelerate_inference(torch.nn.Linear(2, 2), FastPath(True, True))
+    assert not accelerate_inference(torch.nn.Linear(2, 2), FastPath('bfloat16', True))
 
 
 def test_inferencer_takes_the_fast_path_on_cuda_only_by_default(tiny):

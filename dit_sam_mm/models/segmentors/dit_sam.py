@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ...utils.checkpoint import load_checked_state_dict
 from ..decode_heads.sam_decoder_head import HeadOutputs, TextPromptedInputs, split_head_outputs
-from .inference_accelerator import InferenceAccelerator
+from .inference_accelerator import FALLBACK_BACKEND, InferenceAccelerator
 
 TEXT_FIELDS = ('text_ids', 'text_mask')
 
@@ -204,7 +204,7 @@ class DITSAM(BaseSegmentor):
     def accelerate_inference(self,
                              dtype: Optional[str] = 'bfloat16',
                              compile_mode: Optional[str] = 'reduce-overhead',
-                             backend: str = 'inductor') -> None:
+                             backend: str = FALLBACK_BACKEND) -> None:
         """Run inference (``predict``, ``test_step``) through an :class:`InferenceAccelerator`.
 
         Autocast to ``dtype`` and ``torch.compile`` (one graph per input and batch size; CUDA
@@ -215,7 +215,7 @@ class DITSAM(BaseSegmentor):
             dtype (str, optional): Autocast type or None. Defaults to ``'bfloat16'``.
             compile_mode (str, optional): ``torch.compile`` mode or None. Defaults to
                 ``'reduce-overhead'``.
-            backend (str): ``torch.compile`` backend. Defaults to ``'inductor'``.
+            backend (str): ``torch.compile`` backend. Defaults to ``'inductor_or_eager'``.
         """
         self.inference_accelerator = None
         if dtype is not None or compile_mode is not None:

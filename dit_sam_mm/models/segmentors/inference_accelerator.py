@@ -12,6 +12,8 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from ...engine.compile_fallback import FALLBACK_BACKEND
+
 #: Autocast element types by name.
 DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -27,7 +29,8 @@ class InferenceAccelerator:
         compile_mode (str, optional): ``torch.compile`` mode (``'default'``,
             ``'reduce-overhead'`` for CUDA graphs, ``'max-autotune'``), None not to compile.
             Defaults to ``'reduce-overhead'``.
-        backend (str): ``torch.compile`` backend. Defaults to ``'inductor'``.
+        backend (str): ``torch.compile`` backend. Defaults to ``'inductor_or_eager'``
+            (inductor, or eager with one warning where inductor cannot compile).
     """
 
     def __init__(self,
@@ -35,7 +38,7 @@ class InferenceAccelerator:
                  *,
                  dtype: Optional[str] = 'bfloat16',
                  compile_mode: Optional[str] = 'reduce-overhead',
-                 backend: str = 'inductor') -> None:
+                 backend: str = FALLBACK_BACKEND) -> None:
         if dtype is not None and dtype not in DTYPES:
             raise ValueError(f'dtype={dtype!r}: choose from {sorted(DTYPES)} or None')
         self.dtype = DTYPES[dtype] if dtype is not None else None
@@ -43,7 +46,7 @@ class InferenceAccelerator:
         self.fn = fn
         if compile_mode is not None:
             options = dict(backend=backend, dynamic=False)
-            if backend == 'inductor':
+            if backend in ('inductor', FALLBACK_BACKEND):
                 options['mode'] = compile_mode
             self.fn = torch.compile(fn, **options)
 
