@@ -20,6 +20,8 @@ BERT_HOWTO = ('download bert-base-uncased on a machine with internet: huggingfac
 DATA_HOWTO = ('see docs/en/dataset_prepare.md for the REFER layout; python '
               'tools/dataset_converters/refcoco.py check DATA_ROOT lists what is missing')
 SYNTHREF_HOWTO = 'generate it: python tools/dataset_converters/make_synthref.py {root}{flag}'
+CUSTOM_HOWTO = ('see docs/en/custom_data.md: tools/dataset_converters/custom_refer.py writes '
+                'SPLIT.jsonl from your annotations')
 
 
 class MissingFile(NamedTuple):
@@ -48,16 +50,24 @@ def _model_files(model: ConfigDict, init_weights: bool) -> Iterator[MissingFile]
                           BERT_HOWTO.format(path=bert))
 
 
+def _split_paths(root: Optional[str], path: str, split: object) -> List[str]:
+    """The files of ``path``; a ``{split}`` in it (``CustomReferDataset``) names one per split."""
+    if '{split}' not in path:
+        return [_join(root, path)]
+    splits = [split] if isinstance(split, str) else list(split or ['train'])
+    return [_join(root, path.replace('{split}', str(s))) for s in splits]
+
+
 def _dataset_files(name: str, dataset: ConfigDict) -> Iterator[MissingFile]:
     root = dataset.get('data_root')
-    howto = DATA_HOWTO
+    howto = CUSTOM_HOWTO if dataset.get('type') == 'CustomReferDataset' else DATA_HOWTO
     if root and 'synthref' in root:
         # The gRefCOCO-format variant is the one with a grefs(*) split file.
         generalized = 'grefs' in str(dataset.get('split_file', ''))
         howto = SYNTHREF_HOWTO.format(root=root, flag=' --generalized' if generalized else '')
     for key in ('ann_file', 'split_file'):
-        if dataset.get(key):
-            path = _join(root, dataset[key])
+        for path in _split_paths(root, dataset[key], dataset.get('split')) \
+                if dataset.get(key) else []:
             if not osp.isfile(path):
                 yield MissingFile(f'{name}.dataset.{key}', path, howto)
     img_dir = (dataset.get('data_prefix') or {}).get('img_path')

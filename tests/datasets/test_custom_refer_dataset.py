@@ -199,3 +199,16 @@ def test_rle_counts_decode_as_pycocotools(tmp_path):
             expected = [0] + expected
         assert runs.tolist() == expected
         check_rle(dict(size=list(shape), counts=rle['counts'].decode()), *shape)
+
+
+def test_preflight_names_each_missing_split_file(tmp_path):
+    from mmengine.config import Config
+
+    from dit_sam_mm.utils.preflight import find_missing_files
+    (tmp_path / 'train.jsonl').write_text(json.dumps(GOOD) + '\n')
+    dataset = dict(type='CustomReferDataset', data_root=str(tmp_path), ann_file='{split}.jsonl')
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(dataset, split='train')),
+                      val_dataloader=dict(dataset=dict(dataset, split=['val', 'train']))))
+    missing = list(find_missing_files(cfg))
+    assert [m.path for m in missing] == [str(tmp_path / 'val.jsonl')]
+    assert 'docs/en/custom_data.md' in missing[0].howto
