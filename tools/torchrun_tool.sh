@@ -6,6 +6,7 @@
 set -e
 TOOL=$1
 NPROC=$2
+shift 2
 case "$NPROC" in
     ''|*[!0-9]*|0) echo "$(basename "$0"): GPUS must be a positive integer, got '$NPROC'" >&2; exit 2 ;;
 esac
@@ -30,5 +31,5 @@ PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
     --nproc_per_node="$NPROC" \
     --master_port="$PORT" \
     "$ROOT/tools/$TOOL" \
-    "${@:3}" \
+    "$@" \
     --launcher pytorch
