@@ -6,6 +6,11 @@ Example::
         configs/synthref/ldit_tiny_synthref.py work_dirs/ldit_tiny_synthref/epoch_30.pth \\
         --out-file result.png --device cpu
 
+MMSegmentation's order (image, config, checkpoint) works too, with the sentence as an option::
+
+    python demo/image_demo.py demo/synthref_demo.jpg configs/synthref/ldit_tiny_synthref.py \\
+        work_dirs/ldit_tiny_synthref/epoch_30.pth --sentence "the leftmost triangle"
+
 It prints the mask area and a score, the mean probability (sigmoid of the mask logits) over the
 mask's pixels: near 1 when the model is sure of every pixel it selected, 0 for an empty mask. It
 also prints how many word pieces of the sentence the model's vocabulary does not know (read as
@@ -30,14 +35,21 @@ from dit_sam_mm.datasets.image_limits import DEFAULT_MAX_PIXELS  # noqa: E402
 from dit_sam_mm.utils.cli import run_main  # noqa: E402
 
 
+USAGE = ('image_demo.py IMAGE SENTENCE CONFIG CHECKPOINT [options]\n'
+         '       image_demo.py IMAGE CONFIG CHECKPOINT --sentence SENTENCE [options]  '
+         "(MMSegmentation's order)")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        usage=USAGE,
         description='Referring segmentation of one image: writes the image with the mask '
         'overlaid and the sentence as a caption, and prints the mask area and score.')
-    parser.add_argument('img', help='image file')
-    parser.add_argument('sentence', help='the referring sentence, e.g. "the man on the left"')
-    parser.add_argument('config', help='config the checkpoint was trained with')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('positional', nargs='+', metavar='IMAGE [SENTENCE] CONFIG CHECKPOINT',
+                        help='the image file, the referring sentence (e.g. "the man on the '
+                        'left"), the config the checkpoint was trained with and the checkpoint')
+    parser.add_argument('--sentence', help='the sentence, when the positional arguments are in '
+                        "MMSegmentation's order IMAGE CONFIG CHECKPOINT")
     parser.add_argument('--out-file', default='result.png',
                         help='picture to write (default: result.png)')
     parser.add_argument('--device', default=None,
@@ -51,6 +63,17 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.max_pixels < 1:
         parser.error(f'--max-pixels must be positive, got {args.max_pixels}')
+    given = args.positional
+    if len(given) == 4 and args.sentence is None:
+        args.img, args.sentence, args.config, args.checkpoint = given
+    elif len(given) == 3 and args.sentence is not None:
+        args.img, args.config, args.checkpoint = given
+    elif len(given) == 3:
+        parser.error('the sentence is missing: give IMAGE SENTENCE CONFIG CHECKPOINT, or '
+                     "MMSegmentation's IMAGE CONFIG CHECKPOINT with --sentence SENTENCE")
+    else:
+        parser.error(f'expected IMAGE SENTENCE CONFIG CHECKPOINT (or IMAGE CONFIG CHECKPOINT '
+                     f'with --sentence), got {len(given)} positional arguments: {given}')
     return args
 
 

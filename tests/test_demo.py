@@ -128,3 +128,20 @@ def test_image_demo_says_no_matching_object(tiny, image, tmp_path, monkeypatch, 
     assert code == 1 and 'decode_head.no_target_head.layers.0.weight' in err
     code, out, err = run_demo_here(monkeypatch, capsys, *plain, '--allow-partial')
     assert code == 0 and 'no-target probability' in out, err
+
+
+def test_image_demo_takes_mmsegmentations_order_with_the_sentence_as_option(
+        tiny, image, tmp_path, monkeypatch, capsys):
+    out_file = tmp_path / 'mmseg_order.png'
+    status, out, err = run_demo_here(monkeypatch, capsys, image, str(tiny.config),
+                                     str(tiny.checkpoint), '--sentence', 'the leftmost triangle',
+                                     '--out-file', str(out_file), '--device', 'cpu')
+    assert status == 0, err
+    assert 'sentence: "the leftmost triangle"' in out and out_file.exists()
+    # MMSeg's order without the sentence: told what is missing, in one line
+    monkeypatch.setattr(sys, 'argv', ['image_demo.py', image, str(tiny.config),
+                                      str(tiny.checkpoint)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(DEMO), run_name='__main__')
+    assert exit_info.value.code == 2
+    assert 'the sentence is missing' in capsys.readouterr().err
