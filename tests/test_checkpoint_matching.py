@@ -75,6 +75,18 @@ def test_test_tool_refuses_another_model_before_scoring(tiny, tmp_path):
     assert 'Epoch(test)' not in proc.stdout + proc.stderr  # no sample was evaluated
 
 
+def test_test_tool_tests_its_checkpoint_not_the_configs_load_from(tiny, tmp_path):
+    """A fine-tuning config's load_from names its starting weights: test.py must not load them
+    over the checkpoint it was given (here they do not even exist)."""
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', str(tiny.config), str(tiny.checkpoint), '--work-dir',
+         str(tmp_path / 'w'), '--cfg-options', f'load_from={tmp_path / "start.pth"}',
+         "test_dataloader.dataset.split=['val']"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'oIoU' in proc.stdout + proc.stderr
+
+
 def test_non_finite_weights_are_refused(tiny, tmp_path):
     checkpoint = load_checkpoint_file(tiny.checkpoint)
     for value in checkpoint['state_dict'].values():

@@ -89,6 +89,9 @@ def main() -> None:
     if args.out is not None:
         save_results(cfg, args.out)
     raise_if_files_missing(cfg, ['test_dataloader'], init_weights=False)
+    # The checkpoint on the command line is the one tested: a config's load_from (e.g. of a
+    # fine-tuning config) would be loaded by the runner over it.
+    cfg.load_from, cfg.resume = None, False
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
