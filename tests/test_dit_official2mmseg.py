@@ -71,8 +71,9 @@ def released_state_dict(arch: str, device: str) -> 'OrderedDict[str, torch.Tenso
          torch.randn(v.shape, generator=gen) * 0.02) for k, v in shapes.items())
 
 
-def official_model(arch: str, device: str):
-    cfg = Config.fromfile(str(REPO_ROOT / f'configs/dit/ldit_vit{arch[0]}_refcoco_official.py'))
+def official_model(arch: str, device: str, method: str = 'ldit'):
+    cfg = Config.fromfile(
+        str(REPO_ROOT / f'configs/dit/{method}_vit{arch[0]}_refcoco_official.py'))
     cfg.model.neck.bert_cfg = TINY_BERT
     init_default_scope('mmseg')
     with torch.device(device):
@@ -117,6 +118,14 @@ def test_vit_h_release_folds_prob_text_and_loads_strictly():
     model.load_state_dict(conversion.state_dict, strict=True, assign=True)
     assert conversion.state_dict['backbone.text_injections.31.proj.weight'].shape == (1280, 768)
     assert not any('prob_text' in k for k in conversion.state_dict)
+
+
+def test_e_dit_release_loads_strictly_into_its_official_config():
+    """An E-DIT release has the keys of an L-DIT one: only text_mode tells the configs apart."""
+    conversion = tool.convert_official_dit(released_state_dict('base', 'meta'), bert_layers=1)
+    model = official_model('base', 'meta', method='edit')
+    assert model.backbone.text_mode == 'e2e'
+    model.load_state_dict(conversion.state_dict, strict=True, assign=True)
 
 
 def test_folded_projection_equals_the_two_released_projections():
