@@ -88,3 +88,23 @@ def test_the_grefcoco_configs_name_their_files(repo_root, tmp_path, monkeypatch)
     cfg = Config.fromfile(str(repo_root / 'configs/dit/ldit_vitb_grefcoco.py'))
     paths = [m.path for m in find_missing_files(cfg)]
     assert 'data/grefcoco/instances.json' in paths and 'data/grefcoco/grefs(unc).json' in paths
+
+
+def test_run_from_another_folder_says_where_the_relative_paths_are(tmp_path, monkeypatch):
+    project = tmp_path / 'project'
+    (project / 'configs').mkdir(parents=True)
+    (project / 'data' / 'mine' / 'images').mkdir(parents=True)
+    (project / 'data' / 'mine' / 'train.jsonl').write_text('')
+    config = project / 'configs' / 'mine.py'
+    config.write_text("train_dataloader = dict(dataset=dict(type='CustomReferDataset', "
+                      "data_root='data/mine', ann_file='{split}.jsonl', split='train', "
+                      "data_prefix=dict(img_path='images')))\n")
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(FileNotFoundError) as info:
+        raise_if_files_missing(Config.fromfile(str(config)), ['train_dataloader'], False)
+    assert (f'relative paths are read from the current folder {elsewhere}, but they exist '
+            f'under {project}: run from there') in str(info.value)
+    monkeypatch.chdir(project)
+    raise_if_files_missing(Config.fromfile(str(config)), ['train_dataloader'], False)

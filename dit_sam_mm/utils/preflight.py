@@ -4,6 +4,7 @@ Without this a missing file surfaces one at a time and late (BERT at model build
 the first data loader starts, SAM's weights in ``init_weights``). ``find_missing_files`` walks the
 config once and lists every missing file with where it usually comes from.
 """
+import os
 import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Sequence
 
@@ -111,10 +112,31 @@ def find_missing_files(cfg: Config,
     return unique
 
 
+def _project_root(config_file: Optional[str]) -> Optional[str]:
+    """The folder holding the ``configs/`` folder that ``config_file`` is in, if any."""
+    parts = osp.abspath(config_file).split(osp.sep) if config_file else []
+    if 'configs' not in parts[:-1]:
+        return None
+    return osp.sep.join(parts[:len(parts) - 1 - parts[::-1].index('configs')]) or osp.sep
+
+
+def _relative_path_note(cfg: Config, missing: Sequence[MissingFile]) -> str:
+    """Where relative paths were looked for, and where they are when run from elsewhere."""
+    relative = [m.path for m in missing if not osp.isabs(m.path)]
+    if not relative:
+        return ''
+    here = os.getcwd()
+    root = _project_root(cfg.filename)
+    if root and root != here and all(osp.exists(osp.join(root, p)) for p in relative):
+        return (f'relative paths are read from the current folder {here}, but they exist under '
+                f'{root}: run from there (cd {root}) or make them absolute\n')
+    return f'(relative paths are read from the current folder, {here})\n'
+
+
 def raise_if_files_missing(cfg: Config, loaders: Sequence[str], init_weights: bool) -> None:
     """Raise ``FileNotFoundError`` naming every missing file and how to get it."""
     missing = find_missing_files(cfg, loaders, init_weights)
     if missing:
         lines = [f'  - {m.what}: {m.path}\n      {m.howto}' for m in missing]
         raise FileNotFoundError('this config needs files that do not exist:\n' +
-                                '\n'.join(lines))
+                                _relative_path_note(cfg, missing) + '\n'.join(lines))
