@@ -141,3 +141,14 @@ def test_latest_checkpoint_follows_a_work_dir_that_was_moved(tmp_path):
     (copy / 'last_checkpoint').write_text(str(tmp_path / 'gone' / 'epoch_3.pth'))
     with pytest.raises(FileNotFoundError, match='exists neither there nor in'):
         latest_checkpoint(str(copy))
+
+
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py'])
+def test_outside_the_environment_the_tools_say_how_to_activate_it(tool):
+    # -S: no site-packages, as with a system Python that has none of the stack
+    proc = subprocess.run([sys.executable, '-S', tool, 'configs/synthref/ldit_tiny_synthref.py'],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "dit_sam_mm runs in the environment 'bash tools/setup_env.sh' makes; activate it first "
+        "with 'source .venv/bin/activate' (or run .venv/bin/python)")

@@ -9,15 +9,17 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
-from mmseg.registry import METRICS
-
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
+
+# First: outside the environment it names the one to activate (rather than "no module mmengine").
+import dit_sam_mm  # noqa: E402,F401
+from mmengine.config import Config  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from mmseg.registry import METRICS  # noqa: E402
 
 from dit_sam_mm.evaluation import ReferSegMetric  # noqa: E402
 from dit_sam_mm.utils import load_trained_checkpoint  # noqa: E402

@@ -11,14 +11,16 @@ import os.path as osp
 import sys
 from typing import Optional
 
-from mmengine.config import Config
-from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
-from mmengine.runner import Runner
-
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # lets configs import `projects.*` (MMSeg's projects convention)
     sys.path.insert(0, REPO_ROOT)
+
+# First: outside the environment it names the one to activate (rather than "no module mmengine").
+import dit_sam_mm  # noqa: E402,F401
+from mmengine.config import Config  # noqa: E402
+from mmengine.hooks import CheckpointHook  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 from dit_sam_mm.datasets.leakage import warn_about_leaks  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
