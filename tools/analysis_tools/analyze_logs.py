@@ -68,7 +68,7 @@ class RunLog(NamedTuple):
         """Whether the run counts epochs (its validation steps are then epochs)."""
         return any('epoch' in line for line in self.train)
 
-    def curve(self, key: str) -> 'Curve':
+    def curve(self, key: str) -> Curve:
         """The steps and values of ``key``: training lines first, else validation lines (empty
         when the run does not log ``key``)."""
         validation = not any(key in line for line in self.train)
@@ -84,6 +84,7 @@ class RunLog(NamedTuple):
 
 
 def _keys_in(lines: Sequence[dict]) -> List[str]:
+    """The curve keys of ``lines``, in the order they first appear."""
     keys = {}
     for line in lines:
         keys.update(dict.fromkeys(k for k in line if k not in NOT_CURVES))
