@@ -9,6 +9,9 @@ Sub-commands (``docs/en/custom_data.md`` describes the format and each source la
         --out-dir data/mine
     # LabelMe JSON files whose shape labels are the sentences
     python tools/dataset_converters/custom_refer.py from-labelme data/labelme --out-dir data/lm
+    # the predictions of tools/infer.py, to correct and train on
+    python tools/dataset_converters/custom_refer.py from-predictions predictions.jsonl \
+        --out-dir data/labelled
     # check split files: format, images, degenerate targets, sentences, duplicate ids
     python tools/dataset_converters/custom_refer.py check data/mine --splits train val \
         --vocab-file data/mine/vocab.txt
@@ -43,7 +46,7 @@ from refcoco import ImageChecker, Report  # noqa: E402
 
 from dit_sam_mm.datasets import build_bert_tokenizer  # noqa: E402
 from dit_sam_mm.datasets.converters import (convert_coco, convert_folder,  # noqa: E402
-                                            convert_labelme)
+                                            convert_labelme, convert_predictions)
 from dit_sam_mm.datasets.custom_check import check_split_file, tokenizer_check  # noqa: E402
 from dit_sam_mm.datasets.custom_writer import write_custom_splits  # noqa: E402
 from dit_sam_mm.utils.cli import run_main  # noqa: E402
@@ -81,6 +84,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                 'the image root)')
     labelme.add_argument('--sentence-from', choices=['label', 'description'], default='label',
                          help='shape field holding the sentence (default label)')
+    predictions = commands.add_parser('from-predictions',
+                                      help='the predictions of tools/infer.py')
+    predictions.add_argument('predictions', help='the JSON Lines output of tools/infer.py')
+    _add_output(predictions, 'where to write SPLIT.jsonl (default: beside the predictions); '
+                'image paths stay relative to the image root tools/infer.py read them from')
     checker = commands.add_parser('check', help='check split files of the custom format')
     checker.add_argument('data_root', help='folder of the SPLIT.jsonl files')
     checker.add_argument('--splits', nargs='+', default=['train', 'val'],
@@ -151,6 +159,8 @@ def convert(args: argparse.Namespace) -> Dict[str, List[dict]]:
                               args.holdout_fraction)
     if args.command == 'from-coco':
         return convert_coco(args.instances, args.table, args.split)
+    if args.command == 'from-predictions':
+        return convert_predictions(args.predictions, args.split)
     return convert_labelme(args.folder, args.split, args.sentence_from)
 
 
@@ -158,8 +168,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.command == 'check':
         return check(args)
-    image_root = args.folder if args.command != 'from-coco' else None
-    out_dir = args.out_dir or image_root or osp.dirname(osp.abspath(args.instances))
+    image_root = getattr(args, 'folder', None)
+    source = getattr(args, 'instances', None) or getattr(args, 'predictions', None)
+    out_dir = args.out_dir or image_root or osp.dirname(osp.abspath(source))
     splits = convert(args)
     # Mask files are already RLE and COCO records name no file, so nothing is read there.
     paths = write_custom_splits(splits, out_dir, image_root or out_dir, args.overwrite)

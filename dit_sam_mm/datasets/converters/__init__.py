@@ -6,5 +6,6 @@ checks and writes them (``tools/dataset_converters/custom_refer.py`` is the comm
 from .coco import convert_coco
 from .folder import convert_folder
 from .labelme import convert_labelme
+from .predictions import convert_predictions
 
-__all__ = ['convert_coco', 'convert_folder', 'convert_labelme']
+__all__ = ['convert_coco', 'convert_folder', 'convert_labelme', 'convert_predictions']
