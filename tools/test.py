@@ -27,6 +27,7 @@ from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
 from dit_sam_mm.utils.fast_path import (accelerate_inference, cuda_device_info,  # noqa: E402
                                         describe, gpu_fast_path)
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
+                                     apply_cpu_threads,
                                      parse_with_local_rank, read_config, setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
 
@@ -86,6 +87,7 @@ def main() -> None:
         ensure_writable_dir(args.out, '--out')
     cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
+    apply_cpu_threads(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.out is not None:

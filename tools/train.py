@@ -28,6 +28,7 @@ from dit_sam_mm.engine.compile_fallback import FALLBACK_BACKEND  # noqa: E402
 from dit_sam_mm.utils.fast_path import (accelerate_inference, cuda_device_info,  # noqa: E402
                                         describe, gpu_fast_path)
 from dit_sam_mm.utils.launch import (add_common_arguments, apply_common_args,  # noqa: E402
+                                     apply_cpu_threads,
                                      latest_checkpoint, parse_with_local_rank, read_config,
                                      setup_cpu_distributed)
 from dit_sam_mm.utils.preflight import raise_if_files_missing  # noqa: E402
@@ -95,6 +96,7 @@ def main() -> None:
     args = parse_args()
     cfg = read_config(args.config)
     apply_common_args(cfg, args.config, args.launcher, args.work_dir, args.cfg_options)
+    apply_cpu_threads(cfg)
     gpu = cuda_device_info()
     fast = gpu_fast_path(cfg, fp32=args.fp32, eager=args.eager, gpu=gpu)
     print_log(describe(fast, gpu), logger='current')

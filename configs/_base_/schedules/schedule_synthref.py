@@ -16,3 +16,6 @@ default_hooks = dict(
     checkpoint=dict(interval=5, max_keep_ckpts=2),
     invalid_loss=dict(interval=20))
 randomness = dict(seed=0)
+# Without CUDA, tools/train.py and tools/test.py run on this many threads (unset: torch's default
+# of all cores; OMP_NUM_THREADS overrides it): the tiny model runs fastest on one.
+cpu_threads = 1
