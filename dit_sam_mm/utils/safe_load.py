@@ -220,6 +220,10 @@ def atomic_write(filename: str) -> Iterator[IO[bytes]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode open() would have given it
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, filename)
     except BaseException:
         with contextlib.suppress(OSError):

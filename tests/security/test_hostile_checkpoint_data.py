@@ -210,6 +210,9 @@ def test_partial_write_never_replaces_a_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.equal(load_checkpoint_file(target)['state_dict']['w'], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ['epoch_1.pth']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would have made it
 
 
 def test_model_settings_import_nothing_named_by_the_checkpoint(tmp_path, monkeypatch):
