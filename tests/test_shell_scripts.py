@@ -37,3 +37,25 @@ def test_dist_scripts_pass_every_argument_through(fake_python, shell, script, ar
         assert any(arg == item or arg.endswith(item) for arg in torchrun), (item, torchrun)
     assert torchrun[-2:] == ['--launcher', 'pytorch']
     assert torchrun[-4:-2] == expected[-2:]  # the options keep their order, spaces included
+
+
+@pytest.mark.parametrize('shell', ['sh', 'bash'])
+@pytest.mark.parametrize('script, args, expected', [
+    ('slurm_train.sh', ['part', 'job', 'cfg.py', 'w dir', '--amp'],
+     ['tools/train.py', 'cfg.py', '--work-dir=w dir', '--amp', '--launcher=slurm']),
+    ('slurm_test.sh', ['part', 'job', 'cfg.py', 'ckpt.pth', '--out', 'o'],
+     ['tools/test.py', 'cfg.py', 'ckpt.pth', '--out', 'o', '--launcher=slurm']),
+])
+def test_slurm_scripts_pass_every_argument_through(tmp_path, shell, script, args, expected):
+    srun = tmp_path / 'srun'
+    srun.write_text(FAKE_PYTHON)  # prints its arguments: what srun would run
+    srun.chmod(0o755)
+    result = subprocess.run(
+        [shell, f'tools/{script}', *args], cwd=REPO_ROOT, text=True, capture_output=True,
+        timeout=60, env=dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}', GPUS='2',
+                             GPUS_PER_NODE='2'))
+    assert result.returncode == 0, result.stderr
+    passed = [line[len('arg: '):] for line in result.stdout.splitlines()
+              if line.startswith('arg: ')]
+    assert '--ntasks=2' in passed and passed[passed.index('-u') + 1].endswith(expected[0])
+    assert passed[passed.index('-u') + 2:] == expected[1:]

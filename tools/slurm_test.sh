@@ -8,4 +8,9 @@ if [ "$#" -lt 4 ]; then
     echo "usage: bash $0 PARTITION JOB_NAME CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out DIR] [--cfg-options ...]" >&2
     exit 2
 fi
-exec bash "$(dirname "$0")/slurm_tool.sh" test.py "$1" "$2" "$3" "$4" "${@:5}"
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
+shift 4
+exec bash "$(dirname "$0")/slurm_tool.sh" test.py "$PARTITION" "$JOB_NAME" "$CONFIG" "$CHECKPOINT" "$@"

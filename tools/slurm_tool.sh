@@ -9,13 +9,15 @@ set -e
 TOOL=$1
 PARTITION=$2
 JOB_NAME=$3
+shift 3
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 for name in GPUS GPUS_PER_NODE CPUS_PER_TASK; do
-    case "${!name}" in
-        ''|*[!0-9]*|0) echo "$(basename "$0"): $name must be a positive integer, got '${!name}'" >&2; exit 2 ;;
+    eval "value=\$$name"
+    case "$value" in
+        ''|*[!0-9]*|0) echo "$(basename "$0"): $name must be a positive integer, got '$value'" >&2; exit 2 ;;
     esac
 done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,4 +34,4 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    "${PYTHON:-python}" -u "$ROOT/tools/$TOOL" "${@:4}" --launcher=slurm
+    "${PYTHON:-python}" -u "$ROOT/tools/$TOOL" "$@" --launcher=slurm

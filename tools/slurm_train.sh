@@ -8,4 +8,9 @@ if [ "$#" -lt 4 ]; then
     echo "usage: bash $0 PARTITION JOB_NAME CONFIG WORK_DIR [--resume] [--amp] [--cfg-options ...]" >&2
     exit 2
 fi
-exec bash "$(dirname "$0")/slurm_tool.sh" train.py "$1" "$2" "$3" --work-dir="$4" "${@:5}"
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+shift 4
+exec bash "$(dirname "$0")/slurm_tool.sh" train.py "$PARTITION" "$JOB_NAME" "$CONFIG" --work-dir="$WORK_DIR" "$@"
