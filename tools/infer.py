@@ -102,8 +102,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 world_size, args.png_dir, args.overlay_dir,
                                 progress=not args.no_progress and rank == 0)
     print(f'rank {rank}/{world_size}: {stats.written:,} pairs predicted in '
-          f'{stats.seconds:.1f} s ({stats.samples_per_s:.2f} samples/s), {stats.skipped:,} '
-          'already written', flush=True)
+          f'{stats.seconds:.1f} s ({stats.samples_per_s:.2f} samples/s, '
+          f'{stats.samples_per_cpu_s:.2f} per CPU second), {stats.skipped:,} already written',
+          flush=True)
     barrier(world_size)
     if rank == 0:
         print(f'{merge_parts(args.out, pairs):,} predictions -> {args.out}')
