@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hostile_files import assert_payload_runs_unrestricted, system_payload, write_checkpoint
 from refer_model_fixture import REPO_ROOT, write_tiny_model
 
@@ -163,3 +164,31 @@ def test_data_checker_refs_pickle(tmp_path, monkeypatch, capsys):
     assert exit_info.value.code == 1
     assert str(path) in capsys.readouterr().out
     assert not sentinel.exists()
+
+
+def test_train_resume_of_a_checkpoint_with_hostile_data(tiny, tmp_path):
+    """Weights-only data that would run its config and delete a file of the user through stock
+    MMEngine (tests/security/test_hostile_checkpoint_data.py shows it): tools/train.py resumes
+    from it, trains the last epoch, saves a new best and leaves the user's file alone."""
+    sentinel = tmp_path / 'config_ran'
+    victim = tmp_path / 'elsewhere' / 'best_oIoU_epoch_5.pth'
+    victim.parent.mkdir()
+    victim.write_text('a file of the user')
+    state_dict = torch.load(tiny.checkpoint)['state_dict']
+    hostile = dict(
+        meta=dict(epoch=29, iter=87, seed=0,
+                  config=f"_ = __import__('pathlib').Path({str(sentinel)!r}).touch()\n"),
+        state_dict=state_dict,
+        message_hub=dict(log_scalars={}, resumed_keys={},
+                         runtime_info=dict(best_ckpt=str(victim), best_score=-1.0)))
+    path = tmp_path / 'hostile.pth'
+    torch.save(hostile, path)
+    work_dir = tmp_path / 'work'
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', str(tiny.config), '--work-dir', str(work_dir),
+         '--resume', '--cfg-options', f'load_from={path}'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'resumed epoch: 29' in proc.stdout + proc.stderr
+    assert (work_dir / 'epoch_30.pth').exists() and (work_dir / 'best_oIoU_epoch_30.pth').exists()
+    assert not sentinel.exists() and victim.read_text() == 'a file of the user'
