@@ -9,7 +9,8 @@ in place, so a kill during the write leaves no valid checkpoint of that kind.
 :class:`SafeCheckpointHook` changes exactly that:
 
 - every checkpoint is written to a temporary file and renamed when complete (the file backend
-  ``'atomic_local'``, :class:`AtomicLocalBackend`);
+  ``'atomic_local'``, :class:`AtomicLocalBackend`); the temporary files of writes a kill
+  interrupted are removed when training starts again;
 - the removals the base hook asks for while saving happen only after the save completed, and
   only for a file in this run's checkpoint folder named as the hook names its files
   (``epoch_N.pth`` / ``iter_N.pth`` by ``filename_tmpl``, or ``best_<metric>_<that>``); any
@@ -21,10 +22,12 @@ in place, so a kill during the write leaves no valid checkpoint of that kind.
 """
 import contextlib
 import logging
+import os
 import os.path as osp
 import re
 from typing import Any, Iterator, List, Tuple
 
+from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
@@ -82,6 +85,22 @@ class SafeCheckpointHook(CheckpointHook):
             backend_args = dict(backend=ATOMIC_BACKEND)
         super().__init__(*args, backend_args=backend_args, **kwargs)
 
+    def before_train(self, runner: Any) -> None:
+        """MMEngine's set-up, then removal of the temporary files of checkpoints whose writing
+        was killed (``.epoch_3.pth.<random>.tmp``): a kill leaves one per interrupted write."""
+        super().before_train(runner)
+        if not is_main_process() or not isinstance(self.file_backend, LocalBackend) or \
+                not osp.isdir(self.out_dir):
+            return
+        for name in os.listdir(self.out_dir):
+            written = re.fullmatch(r'\.(.+)\.[^.]+\.tmp', name)
+            path = osp.join(self.out_dir, name)
+            if written and self._is_own_name(written.group(1)) and osp.isfile(path) and \
+                    not osp.islink(path):
+                os.remove(path)
+                print_log(f'{type(self).__name__}: removed {path}, the part of a checkpoint '
+                          'whose writing was interrupted', logger='current')
+
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         """On resume, refuse counters past the end of the schedule (a run that trains nothing).
 
@@ -131,13 +150,15 @@ class SafeCheckpointHook(CheckpointHook):
             else:
                 self.file_backend.remove(path)
 
+    def _is_own_name(self, name: str) -> bool:
+        """Whether ``name`` is how this hook names a checkpoint (``epoch_3.pth``, ``best_...``)."""
+        step = re.escape(self.filename_tmpl).replace(r'\{\}', r'\d+')
+        return re.fullmatch(f'({step})|(best_.+_{step})', name) is not None
+
     def _is_own_checkpoint(self, path: str) -> bool:
         """Whether ``path`` is a file of this run's folder named as this hook names its files."""
         name = osp.basename(path)
-        if path != self.file_backend.join_path(self.out_dir, name):
-            return False
-        step = re.escape(self.filename_tmpl).replace(r'\{\}', r'\d+')
-        if not re.fullmatch(f'({step})|(best_.+_{step})', name):
+        if path != self.file_backend.join_path(self.out_dir, name) or not self._is_own_name(name):
             return False
         if isinstance(self.file_backend, LocalBackend):
             return osp.realpath(osp.dirname(path)) == osp.realpath(self.out_dir) and \

@@ -191,6 +191,21 @@ def test_kill_while_the_best_checkpoint_is_written(tmp_path, hook):
         assert load_checkpoint_file(first_best)['meta']['epoch'] == 2
 
 
+def test_parts_of_interrupted_writes_are_removed_when_training_starts(tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    stale = work / '.epoch_1.pth.k3j9x_a1.tmp'  # as atomic_write names it
+    stale.write_bytes(b'PK\x03\x04 half a checkpoint')
+    others = [work / '.keep', work / '.notes.txt.tmp', tmp_path / '.epoch_2.pth.zz.tmp']
+    for other in others:
+        other.write_text('not a checkpoint part of this run')
+    torch.save(weights_only_checkpoint(), tmp_path / 'start.pth')
+    namespace = {}
+    exec(runner_source('SafeCheckpointHook'), namespace)
+    namespace['make'](work, tmp_path / 'start.pth').train()
+    assert not stale.exists() and all(other.exists() for other in others)
+
+
 def test_partial_write_never_replaces_a_checkpoint(tmp_path, monkeypatch):
     """A write that fails midway leaves the previous file whole and no temporary behind."""
     from dit_sam_mm.utils import save_checkpoint_file
