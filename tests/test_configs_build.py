@@ -61,8 +61,11 @@ def test_config_builds_model_and_pipelines(path):
         built += 1
     for name in LOADERS:
         if cfg.get(name):
-            pipeline = Compose(offline_pipeline(cfg[name].dataset.pipeline))
-            assert len(pipeline.transforms) == len(cfg[name].dataset.pipeline)
+            dataset = cfg[name].dataset
+            # a ConcatDataset (a mix of datasets) holds one pipeline per member
+            for member in dataset.datasets if 'datasets' in dataset else [dataset]:
+                pipeline = Compose(offline_pipeline(member.pipeline))
+                assert len(pipeline.transforms) == len(member.pipeline)
             built += 1
     if path.parent.name in ('dit', 'synthref', 'configs'):
         # leaf configs have everything a run needs
