@@ -14,7 +14,7 @@ except ModuleNotFoundError as err:  # e.g. a tool run with the system's Python
         name=err.name) from None
 
 from . import apis, datasets, engine, evaluation, models, visualization  # noqa: E402,F401
-from .utils import register_safe_checkpoint_loader  # noqa: E402
+from .checkpoint import register_safe_checkpoint_loader  # noqa: E402
 from .version import __version__  # noqa: E402
 
 register_safe_checkpoint_loader()

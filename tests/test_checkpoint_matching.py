@@ -12,9 +12,9 @@ from mmengine.config import Config
 from refer_model_fixture import REPO_ROOT, write_tiny_model
 
 from dit_sam_mm.apis import init_refer_model
-from dit_sam_mm.utils import (CheckpointKeyMismatchError, CheckpointMismatchError,
+from dit_sam_mm.checkpoint import (CheckpointKeyMismatchError, CheckpointMismatchError,
                               NonFiniteWeightsError, load_checkpoint_file)
-from dit_sam_mm.utils.model_settings import model_cfg_from_checkpoint_meta, setting_mismatches
+from dit_sam_mm.checkpoint.model_settings import model_cfg_from_checkpoint_meta, setting_mismatches
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,7 @@ from hostile_files import mmengine_checkpoint, write_checkpoint, write_file
 from mmengine.config import Config
 from tool_loader import load_tool
 
-from dit_sam_mm.utils import load_checkpoint_file
+from dit_sam_mm.checkpoint import load_checkpoint_file
 from dit_sam_mm.utils.cli import run_main
 
 print_config = load_tool('tools/misc/print_config.py')

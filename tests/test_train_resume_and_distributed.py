@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dit_sam_mm.utils import load_checkpoint_file
+from dit_sam_mm.checkpoint import load_checkpoint_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_SLURM = ROOT / 'tests' / 'fake_slurm'

@@ -22,7 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import METRICS  # noqa: E402
 
 from dit_sam_mm.evaluation import ReferSegMetric  # noqa: E402
-from dit_sam_mm.utils import load_trained_checkpoint  # noqa: E402
+from dit_sam_mm.checkpoint import load_trained_checkpoint  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
 from dit_sam_mm.utils.fast_path import (accelerate_inference, cuda_device_info,  # noqa: E402
                                         describe, gpu_fast_path)

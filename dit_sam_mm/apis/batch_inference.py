@@ -41,7 +41,7 @@ from mmengine.utils import ProgressBar
 
 from ..datasets.custom_writer import dump_record
 from ..datasets.mask_codec import encode_mask
-from ..utils.safe_load import atomic_write
+from ..checkpoint.safe_load import atomic_write
 from .inference_inputs import Pair, PairId, file_stem
 from .inferencer import ReferSegInferencer, ReferSegResult, read_image
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..utils import load_trained_checkpoint
+from ..checkpoint import load_trained_checkpoint
 from ..utils.cfg_options import merge_cfg_options
 from ..utils.launch import read_config
 
@@ -57,7 +57,7 @@ def init_refer_model(config: ConfigType,
         config (str | Path | Config): The config.
         checkpoint (str, optional): A checkpoint written by MMEngine (``{'state_dict': ...}``),
             by ``tools/model_converters/dit_official2mmseg.py``, or a plain state dict; read with
-            :func:`~dit_sam_mm.utils.load_checkpoint_file` (nothing in the file runs). None keeps
+            :func:`~dit_sam_mm.checkpoint.load_checkpoint_file` (nothing in the file runs). None keeps
             the random initialisation.
         device (str, optional): E.g. ``'cpu'`` or ``'cuda:0'``. Defaults to
             :func:`default_device`.

@@ -10,7 +10,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
-from ..utils.safe_load import atomic_write
+from ..checkpoint.safe_load import atomic_write
 from .custom_format import parse_records
 
 RecordId = Union[int, str]

@@ -34,7 +34,7 @@ from mmengine.logging import print_log
 from mmengine.runner import BaseLoop, IterBasedTrainLoop
 from mmseg.registry import HOOKS
 
-from ..utils.safe_load import atomic_write
+from ..checkpoint.safe_load import atomic_write
 
 #: Name of the file backend that writes through a temporary file.
 ATOMIC_BACKEND = 'atomic_local'

@@ -11,8 +11,8 @@ import sys
 import tempfile
 from typing import Callable, Optional
 
-from .checkpoint import CheckpointMismatchError
-from .safe_load import CheckpointReadError
+from ..checkpoint.content import CheckpointReadError
+from ..checkpoint.loading import CheckpointMismatchError
 
 #: Environment variable that turns one-line errors back into tracebacks.
 DEBUG_ENV = 'DIT_DEBUG'

@@ -11,10 +11,10 @@ from tiny_dit_sam import IMG, TINY_MODEL, VOCAB, build_tiny
 from tool_loader import load_tool
 
 from dit_sam_mm.datasets.synthref import make_synthref
-from dit_sam_mm.utils.activation_memory import benchmark_activations, saved_tensor_bytes
-from dit_sam_mm.utils.benchmark import (BERT_BASE, count_flops, forward_flops,
+from dit_sam_mm.analysis.activation_memory import benchmark_activations, saved_tensor_bytes
+from dit_sam_mm.analysis.benchmark import (BERT_BASE, count_flops, forward_flops,
                                         random_weights_model_cfg, synthetic_batch)
-from dit_sam_mm.utils.profiling import busy_time, categorise
+from dit_sam_mm.analysis.profiling import busy_time, categorise
 
 MODEL_FIELDS = {
     'mode', 'samples_per_s', 'latency_ms_median', 'latency_ms_p90', 'peak_mem_mb',

@@ -8,7 +8,7 @@ from transformers import BertConfig, BertModel
 from dit_sam_mm.models.backbones.attn_bias import build_attn_mask, decomposed_rel_pos_terms
 from dit_sam_mm.models.backbones.text_image_attention import TextImageAttention
 from dit_sam_mm.models.losses import MaskBCELoss
-from dit_sam_mm.utils.benchmark import synthetic_batch
+from dit_sam_mm.analysis.benchmark import synthetic_batch
 
 from host_sync_guard import HostSyncError, forbid_host_sync
 from tiny_dit_sam import IMG, VOCAB, build_tiny

@@ -12,7 +12,7 @@ from refer_model_fixture import write_tiny_model
 from dit_sam_mm.apis import (ReferSegInferencer, ReferSegResult, TokenCounts,
                              inference_pipeline_cfg, init_refer_model)
 from dit_sam_mm.datasets.image_limits import ImageTooLargeError
-from dit_sam_mm.utils import CheckpointKeyMismatchError
+from dit_sam_mm.checkpoint import CheckpointKeyMismatchError
 
 #: What every refused image array's message says is accepted.
 ACCEPTED = r'uint8 \(0-255\) or float \(values in \[0, 1\]\)'

@@ -9,7 +9,7 @@ from torch import nn
 from toy_runner import ToyRegressor, make_runner
 
 from dit_sam_mm.engine import ForeachEMA
-from dit_sam_mm.utils import load_checkpoint_file
+from dit_sam_mm.checkpoint import load_checkpoint_file
 
 
 def model_with_buffers() -> nn.Module:

@@ -13,7 +13,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from dit_sam_mm.models.segmentors import DITSAM
-from dit_sam_mm.utils.checkpoint import CheckpointKeyMismatchError
+from dit_sam_mm.checkpoint.loading import CheckpointKeyMismatchError
 
 init_default_scope('mmseg')  # the data preprocessor is built by its mmseg type name
 

@@ -14,7 +14,7 @@ from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 from test_dit_sam import make_batch, model_cfg
 
-from dit_sam_mm.utils.checkpoint import CheckpointKeyMismatchError
+from dit_sam_mm.checkpoint.loading import CheckpointKeyMismatchError
 
 NO_TARGET_KEYS = sorted(f'decode_head.no_target_head.layers.{i}.{kind}' for i in range(3)
                         for kind in ('weight', 'bias'))

@@ -19,9 +19,9 @@ import torch
 from toy_runner import ToyData, ToyRegressor
 
 from dit_sam_mm.engine import ResumeStateError
-from dit_sam_mm.utils import (CheckpointReadError, NonFiniteWeightsError, UnsafeCheckpointError,
+from dit_sam_mm.checkpoint import (CheckpointReadError, NonFiniteWeightsError, UnsafeCheckpointError,
                               load_checkpoint_file, trained_state_dict)
-from dit_sam_mm.utils.model_settings import setting_mismatches
+from dit_sam_mm.checkpoint.model_settings import setting_mismatches
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,7 @@ def test_parts_of_interrupted_writes_are_removed_when_training_starts(tmp_path):
 
 def test_partial_write_never_replaces_a_checkpoint(tmp_path, monkeypatch):
     """A write that fails midway leaves the previous file whole and no temporary behind."""
-    from dit_sam_mm.utils import save_checkpoint_file
+    from dit_sam_mm.checkpoint import save_checkpoint_file
     target = tmp_path / 'epoch_1.pth'
     save_checkpoint_file(dict(state_dict=dict(w=torch.ones(2))), str(target))
 

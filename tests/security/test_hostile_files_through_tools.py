@@ -17,7 +17,7 @@ from refer_model_fixture import REPO_ROOT, write_tiny_model
 
 from dit_sam_mm.apis import ReferSegInferencer
 from dit_sam_mm.datasets import RefCOCODataset
-from dit_sam_mm.utils import UnsafeCheckpointError
+from dit_sam_mm.checkpoint import UnsafeCheckpointError
 
 
 @pytest.fixture(scope='module')

@@ -20,7 +20,7 @@ import pytest
 import torch
 from refer_model_fixture import REPO_ROOT
 
-from dit_sam_mm.utils import NonFiniteWeightsError, UnsafeCheckpointError, load_checkpoint_file
+from dit_sam_mm.checkpoint import NonFiniteWeightsError, UnsafeCheckpointError, load_checkpoint_file
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import dit_sam_mm  # noqa: F401  (registers the safe local-file loader in MMEngine)
-from dit_sam_mm.utils import (CheckpointReadError, UnsafeCheckpointError, load_checkpoint_file,
+from dit_sam_mm.checkpoint import (CheckpointReadError, UnsafeCheckpointError, load_checkpoint_file,
                               read_state_dict)
 
 READERS = dict(

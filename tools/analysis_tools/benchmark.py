@@ -21,16 +21,16 @@ state) and ``activation_mem_per_sample_mb``, ``flops_per_sample`` (model FLOPs: 
 counted by ``torch.utils.flop_counter.FlopCounterMode`` with the reference attention, x3 for a
 training sample) and ``tflops_achieved``, plus the settings. ``--reference`` builds the encoder
 with the hand-written attention (``attn_impl='naive'``), runs float32, single-tensor Adam and, on
-GPU, turns cuDNN off, as the authors' release does. See ``dit_sam_mm/utils/benchmark.py``.
+GPU, turns cuDNN off, as the authors' release does. See ``dit_sam_mm/analysis/benchmark.py``.
 
 ``--profile DIR`` profiles ``--profile-iters`` more steps after the timed ones and writes
 ``DIR/trace.json`` (Chrome trace) and ``DIR/top_kernels.md`` (time share of attention, matmuls,
 elementwise, optimiser, other and host; the top operators or kernels), see
-``dit_sam_mm/utils/profiling.py``.
+``dit_sam_mm/analysis/profiling.py``.
 
 ``--mode activations`` counts the activation memory of a training forward: the bytes autograd saves
 for the backward pass at batch B and B + 1, and their difference per sample (see
-``dit_sam_mm/utils/activation_memory.py`` for what it does and does not include)::
+``dit_sam_mm/analysis/activation_memory.py`` for what it does and does not include)::
 
     python tools/analysis_tools/benchmark.py configs/dit/ldit_vith_refcoco.py --mode activations \
         --batch-size 1 --amp bf16 --device cpu
@@ -63,8 +63,8 @@ from mmengine.utils import import_modules_from_strings
 from mmengine.utils.dl_utils import set_multi_processing
 
 import dit_sam_mm  # noqa: F401  (registers the plugin for any config)
-from dit_sam_mm.utils.activation_memory import benchmark_activations
-from dit_sam_mm.utils.benchmark import benchmark_infer, benchmark_train
+from dit_sam_mm.analysis.activation_memory import benchmark_activations
+from dit_sam_mm.analysis.benchmark import benchmark_infer, benchmark_train
 
 
 class _TimedTransform:

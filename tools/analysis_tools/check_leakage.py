@@ -27,7 +27,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from dit_sam_mm.datasets.leakage import find_leaks, summarise  # noqa: E402
 from dit_sam_mm.utils.cli import run_main  # noqa: E402
 from dit_sam_mm.utils.launch import read_config  # noqa: E402
-from dit_sam_mm.utils.safe_load import atomic_write  # noqa: E402
+from dit_sam_mm.checkpoint.safe_load import atomic_write  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

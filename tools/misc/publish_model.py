@@ -27,7 +27,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # the plugin without installing it
     sys.path.insert(0, REPO_ROOT)
 
-from dit_sam_mm.utils import load_checkpoint_file, save_checkpoint_file  # noqa: E402
+from dit_sam_mm.checkpoint import load_checkpoint_file, save_checkpoint_file  # noqa: E402
 from dit_sam_mm.utils.cli import CommandLineError, run_main  # noqa: E402
 
 #: What a published checkpoint keeps.

@@ -50,18 +50,18 @@ from torch import Tensor
 try:
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
-    from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
+    from dit_sam_mm.checkpoint.loading import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.checkpoint_content import check_finite_weights, plain_tensor
-    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
+    from dit_sam_mm.checkpoint.content import check_finite_weights, plain_tensor
+    from dit_sam_mm.checkpoint.safe_load import UnsafeCheckpointError, load_checkpoint_file
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones import convert_sam_checkpoint
     from dit_sam_mm.models.decode_heads import is_dropped_sam_decoder_key
-    from dit_sam_mm.utils.checkpoint import strip_ddp_prefix
+    from dit_sam_mm.checkpoint.loading import strip_ddp_prefix
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.checkpoint_content import check_finite_weights, plain_tensor
-    from dit_sam_mm.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file
+    from dit_sam_mm.checkpoint.content import check_finite_weights, plain_tensor
+    from dit_sam_mm.checkpoint.safe_load import UnsafeCheckpointError, load_checkpoint_file
 
 #: Top-level keys of the released model that its forward pass does not use.
 UNUSED_KEYS = re.compile(r'(query_embeddings|self_attention\..+)')

@@ -23,12 +23,12 @@ import torch
 try:
     from dit_sam_mm.models.backbones.sam_key_mapping import convert_sam_checkpoint, infer_sam_arch
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import load_checkpoint_file
+    from dit_sam_mm.checkpoint.safe_load import load_checkpoint_file
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from dit_sam_mm.models.backbones.sam_key_mapping import convert_sam_checkpoint, infer_sam_arch
     from dit_sam_mm.utils.cli import run_main
-    from dit_sam_mm.utils.safe_load import load_checkpoint_file
+    from dit_sam_mm.checkpoint.safe_load import load_checkpoint_file
 
 
 def parse_args() -> argparse.Namespace:

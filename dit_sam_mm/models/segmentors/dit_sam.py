@@ -10,7 +10,7 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, OptSampleLis
                          add_prefix)
 from torch import Tensor
 
-from ...utils.checkpoint import load_checked_state_dict
+from ...checkpoint.loading import load_checked_state_dict
 from ..decode_heads.sam_decoder_head import HeadOutputs, TextPromptedInputs, split_head_outputs
 from .inference_accelerator import FALLBACK_BACKEND, InferenceAccelerator
 

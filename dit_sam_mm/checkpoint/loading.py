@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .model_settings import ConfigTextError, setting_mismatches
-from .checkpoint_content import CheckpointReadError, plain_state_dict
+from .content import CheckpointReadError, plain_state_dict
 from .safe_load import load_checkpoint_file
 
 _CONVERT_HINT = ('Create it from the official SAM weights (e.g. sam_vit_b_01ec64.pth from '
@@ -58,7 +58,7 @@ def _format_keys(keys: Sequence[str]) -> str:
 def read_state_dict(filename: str) -> Mapping[str, Tensor]:
     """Read a state dict from a file: a plain state dict or a dict with a ``state_dict`` entry.
 
-    The file is read with :func:`~dit_sam_mm.utils.safe_load.load_checkpoint_file`, which runs
+    The file is read with :func:`~dit_sam_mm.checkpoint.safe_load.load_checkpoint_file`, which runs
     nothing a file holds.
 
     Raises:

@@ -11,17 +11,17 @@ copies whatever it is given into a class-level table of callables.
 :func:`load_checkpoint_file` therefore allow-lists nothing process-wide. For one ``torch.load``
 call it maps the few globals of MMEngine's bookkeeping to inert stand-ins:
 
-- ``HistoryBuffer`` to :class:`~.checkpoint_content.HistoryBufferRecord`, which only records
+- ``HistoryBuffer`` to :class:`~.content.HistoryBufferRecord`, which only records
   the state it is given;
-- ``getattr`` to :func:`~.checkpoint_content.statistic_method`, which only answers
+- ``getattr`` to :func:`~.content.statistic_method`, which only answers
   ``getattr(HistoryBuffer, name)`` for MMEngine's four statistics (``min``, ``max``,
   ``current``, ``mean``) with a name marker;
 - numpy's array and scalar reconstructors and dtypes (they build data, never call into it).
 
-Then the result is checked and rebuilt as plain values (``checkpoint_content``: each object
+Then the result is checked and rebuilt as plain values (``content``: each object
 once, fresh plain tensors, ``HistoryBuffer`` objects from validated fields), the bookkeeping
 that MMEngine acts on (counters, the files its checkpoint hook removes, an old checkpoint's
-config text) is validated (:func:`~.checkpoint_content.check_run_state`), and NaN or infinite
+config text) is validated (:func:`~.content.check_run_state`), and NaN or infinite
 weights are refused. Writing goes through :func:`atomic_write`: a checkpoint appears under its
 name only once it is complete.
 
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 
-from .checkpoint_content import (CheckpointReadError, HistoryBufferRecord,  # noqa: F401
+from .content import (CheckpointReadError, HistoryBufferRecord,  # noqa: F401
                                  NonFiniteWeightsError, UnsafeCheckpointError,
                                  check_finite_weights, check_run_state, plain_content,
                                  plain_state_dict, statistic_method)
