@@ -109,25 +109,30 @@ def write_checkpoint(path: Path, sentinel: Path, payload: str = 'system',
 _UNRESTRICTED_LOAD = """
 import pickle, sys
 import torch
-try:
-    torch.load(sys.argv[1], weights_only=False)
-except Exception:  # the payload may break the rest of the load after it ran
-    pass
-with open(sys.argv[1], 'rb') as f:  # a plain pickle is no torch file: torch refuses it late
+for path in sys.argv[1:]:
     try:
-        pickle.load(f)
-    except Exception:
+        torch.load(path, weights_only=False)
+    except Exception:  # the payload may break the rest of the load after it ran
         pass
+    with open(path, 'rb') as f:  # a plain pickle is no torch file: torch refuses it late
+        try:
+            pickle.load(f)
+        except Exception:
+            pass
 """
 
 
-def assert_payload_runs_unrestricted(path: Path, sentinel: Path) -> None:
-    """Guard that a file is really hostile: unrestricted loading creates the sentinel.
+def assert_payload_runs_unrestricted(path: Path, sentinel: Path, *more: Path) -> None:
+    """Guard that files are really hostile: unrestricted loading creates each one's sentinel.
 
-    Runs in a fresh interpreter: an unpickled ``HistoryBuffer`` changes class-level state.
+    ``more`` continues the pairs (``path2, sentinel2, ...``); all are loaded, one after the
+    other, in one fresh interpreter (an unpickled ``HistoryBuffer`` changes class-level state,
+    which must not reach the tests' process).
     """
-    assert not sentinel.exists()
-    subprocess.run([sys.executable, '-c', _UNRESTRICTED_LOAD, str(path)], check=True,
-                   capture_output=True, timeout=120)
-    assert sentinel.exists(), f'{path} is not hostile'
-    sentinel.unlink()
+    pairs = [(path, sentinel)] + list(zip(more[::2], more[1::2]))
+    assert not any(s.exists() for _, s in pairs)
+    subprocess.run([sys.executable, '-c', _UNRESTRICTED_LOAD, *(str(p) for p, _ in pairs)],
+                   check=True, capture_output=True, timeout=120)
+    for path, sentinel in pairs:
+        assert sentinel.exists(), f'{path} is not hostile'
+        sentinel.unlink()

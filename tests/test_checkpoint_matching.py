@@ -13,7 +13,7 @@ from refer_model_fixture import REPO_ROOT, write_tiny_model
 
 from dit_sam_mm.apis import init_refer_model
 from dit_sam_mm.checkpoint import (CheckpointKeyMismatchError, CheckpointMismatchError,
-                              NonFiniteWeightsError, load_checkpoint_file)
+                                   NonFiniteWeightsError, load_checkpoint_file)
 from dit_sam_mm.checkpoint.model_settings import model_cfg_from_checkpoint_meta, setting_mismatches
 
 

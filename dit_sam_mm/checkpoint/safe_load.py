@@ -43,10 +43,8 @@ import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 
-from .content import (CheckpointReadError, HistoryBufferRecord,  # noqa: F401
-                                 NonFiniteWeightsError, UnsafeCheckpointError,
-                                 check_finite_weights, check_run_state, plain_content,
-                                 plain_state_dict, statistic_method)
+from .content import (CheckpointReadError, HistoryBufferRecord, UnsafeCheckpointError,
+                      check_finite_weights, check_run_state, plain_content, statistic_method)
 
 
 def _numpy_globals() -> List[Union[object, Tuple[object, str]]]:
