@@ -20,7 +20,7 @@ import os.path as osp
 import re
 from typing import Dict, List, NamedTuple, Optional, Union
 
-from ..datasets.custom_format import check_relative_path, iter_json_lines
+from ..datasets.custom_format import check_relative_path, iter_json_lines, iter_tab_lines
 
 PairId = Union[int, str]
 #: Fields of a JSON Lines input record.
@@ -133,29 +133,16 @@ def read_folder_pairs(folder: str, sentence_file: Optional[str] = None,
         raise FileNotFoundError(f'{source} not found; a folder input needs a sentence file of '
                                 'IMAGE<TAB>SENTENCE lines (--sentences FILE names another)')
     pairs = []
-    with open(source, 'rb') as f:
-        for number, raw in enumerate(f, start=1):
-            where = f'{source}, line {number}'
-            try:
-                line = raw.decode('utf-8').rstrip('\r\n')
-            except UnicodeDecodeError:
-                raise ValueError(f'{where}: not UTF-8 text') from None
-            if not line.strip() or line.startswith('#'):
-                continue
-            fields = line.split('\t')
-            if len(fields) != 2:
-                raise ValueError(f'{where}: expected IMAGE<TAB>SENTENCE (2 fields), got '
-                                 f'{len(fields)}')
-            image, sentence = (field.strip() for field in fields)
-            images = [image]
-            if glob.has_magic(image):
-                matches = glob.glob(osp.join(glob.escape(root), image), recursive=True)
-                images = sorted(osp.relpath(m, root).replace(osp.sep, '/') for m in matches
-                                if osp.isfile(m) and m.lower().endswith(IMAGE_EXTENSIONS))
-                if not images:
-                    raise ValueError(f'{where}: image: the pattern {image!r} matches no image '
-                                     f'file under {root}')
-            pairs += [_pair(f'{name}#{number}', name, sentence, root, where) for name in images]
+    for number, where, (image, sentence) in iter_tab_lines(source, ('IMAGE', 'SENTENCE')):
+        images = [image]
+        if glob.has_magic(image):
+            matches = glob.glob(osp.join(glob.escape(root), image), recursive=True)
+            images = sorted(osp.relpath(m, root).replace(osp.sep, '/') for m in matches
+                            if osp.isfile(m) and m.lower().endswith(IMAGE_EXTENSIONS))
+            if not images:
+                raise ValueError(f'{where}: image: the pattern {image!r} matches no image '
+                                 f'file under {root}')
+        pairs += [_pair(f'{name}#{number}', name, sentence, root, where) for name in images]
     return pairs
 
 

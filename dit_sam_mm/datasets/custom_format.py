@@ -33,7 +33,7 @@ import json
 import math
 import os.path as osp
 import posixpath
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .mask_codec import check_rle, encode_mask, read_mask_file
 
@@ -60,6 +60,31 @@ class CustomAnnotations(NamedTuple):
     refs: List[dict]
     images: Dict[str, dict]
     annotations: Dict[int, dict]
+
+
+def iter_tab_lines(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, str, List[str]]]:
+    """``(line number, where, fields)`` of each line of a UTF-8 file of tab-separated
+    ``columns`` (``where`` names the file and line for messages); blank lines and lines starting
+    with ``#`` are skipped, fields are stripped.
+
+    Raises:
+        ValueError: A line is not UTF-8, or has another number of fields (file and line named).
+    """
+    layout = '<TAB>'.join(columns)
+    with open(path, 'rb') as f:
+        for number, raw in enumerate(f, start=1):
+            where = f'{path}, line {number}'
+            try:
+                line = raw.decode('utf-8').rstrip('\r\n')
+            except UnicodeDecodeError:
+                raise ValueError(f'{where}: not UTF-8 text') from None
+            if not line.strip() or line.startswith('#'):
+                continue
+            fields = line.split('\t')
+            if len(fields) != len(columns):
+                raise ValueError(f'{where}: expected {layout} ({len(columns)} fields), got '
+                                 f'{len(fields)}')
+            yield number, where, [field.strip() for field in fields]
 
 
 def iter_json_lines(path: str) -> Iterator[Tuple[int, object]]:

@@ -16,7 +16,7 @@ import os.path as osp
 import zlib
 from typing import Dict, List, Tuple
 
-from ..custom_format import check_relative_path
+from ..custom_format import check_relative_path, iter_tab_lines
 from ..custom_writer import make_record
 from ..image_limits import check_image_size
 from ..mask_codec import encode_mask, read_mask_file
@@ -45,29 +45,17 @@ def read_sentence_lines(path: str) -> List[Tuple[int, str, List[str], str]]:
         raise FileNotFoundError(f'{path} not found; the folder needs a {SENTENCE_FILE} with '
                                 'IMAGE<TAB>MASKS<TAB>SENTENCE lines')
     entries = []
-    with open(path, 'rb') as f:
-        for number, raw in enumerate(f, start=1):
-            where = f'{path}, line {number}'
-            try:
-                line = raw.decode('utf-8').rstrip('\r\n')
-            except UnicodeDecodeError:
-                raise ValueError(f'{where}: not UTF-8 text') from None
-            if not line.strip() or line.startswith('#'):
-                continue
-            fields = line.split('\t')
-            if len(fields) != 3:
-                raise ValueError(f'{where}: expected IMAGE<TAB>MASKS<TAB>SENTENCE (3 fields), '
-                                 f'got {len(fields)}')
-            image, masks, sentence = (field.strip() for field in fields)
-            if not sentence:
-                raise ValueError(f'{where}: empty sentence')
-            try:
-                image = check_relative_path(image)
-                masks = ([] if masks == NO_TARGET else
-                         [check_relative_path(m) for m in masks.split('+')])
-            except ValueError as err:
-                raise ValueError(f'{where}: {err}') from None
-            entries.append((number, image, masks, sentence))
+    for number, where, (image, masks, sentence) in iter_tab_lines(
+            path, ('IMAGE', 'MASKS', 'SENTENCE')):
+        if not sentence:
+            raise ValueError(f'{where}: empty sentence')
+        try:
+            image = check_relative_path(image)
+            masks = ([] if masks == NO_TARGET else
+                     [check_relative_path(m) for m in masks.split('+')])
+        except ValueError as err:
+            raise ValueError(f'{where}: {err}') from None
+        entries.append((number, image, masks, sentence))
     if not entries:
         raise ValueError(f'{path} holds no sentence')
     return entries
