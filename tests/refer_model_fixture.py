@@ -4,6 +4,7 @@ The config is ``configs/synthref/ldit_tiny_synthref.py`` (tiny L-DIT, 64x64 inpu
 SynthRef written to a temporary folder, with a keep-ratio ``Resize`` in its training pipeline and
 batches of 2 without workers.
 """
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -77,3 +78,18 @@ def write_tiny_model(root: Path, flip_prob: float = 0.5, seed: int = 0) -> TinyM
     torch.save(dict(state_dict=model.state_dict(), meta=dict(note='random tiny DIT-SAM')),
                checkpoint)
     return TinyModel(config, checkpoint, data_root)
+
+
+def write_no_target_checkpoint(tiny: TinyModel, path: Path, prob: float = 0.9) -> Path:
+    """The tiny weights plus a no-target branch that answers ``prob`` ("no target") for every
+    sentence (its last layer's weights zero, its bias the logit of ``prob``)."""
+    from dit_sam_mm.apis import init_refer_model
+    model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu',
+                                cfg_options={'model.decode_head.no_target': True},
+                                allow_partial=True)
+    with torch.no_grad():
+        last = model.decode_head.no_target_head.layers[-1]
+        last.weight.zero_()
+        last.bias.fill_(math.log(prob / (1 - prob)))
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return path

@@ -2,7 +2,6 @@
 records, PNG masks and overlays, a SIGKILL mid-line and a resume, a 2-process torchrun run, the
 way back into the custom format, and the refusals (one line naming file, line and field)."""
 import json
-import math
 import os
 import shutil
 import signal
@@ -16,10 +15,10 @@ import pytest
 import torch
 from mmseg.registry import DATASETS
 from pycocotools import mask as mask_utils
-from refer_model_fixture import REPO_ROOT, write_tiny_model
+from refer_model_fixture import REPO_ROOT, write_no_target_checkpoint, write_tiny_model
 from tool_loader import load_tool
 
-from dit_sam_mm.apis import ReferSegInferencer, init_refer_model
+from dit_sam_mm.apis import ReferSegInferencer
 from dit_sam_mm.apis.batch_inference import part_file, parts_dir
 from dit_sam_mm.datasets.custom_writer import dump_record
 from dit_sam_mm.datasets.mask_codec import encode_mask
@@ -223,17 +222,7 @@ def test_dist_infer_sh_passes_every_argument(shell, tmp_path):
 
 @pytest.fixture(scope='module')
 def no_target_checkpoint(tiny, tmp_path_factory):
-    """The tiny model with the no-target branch answering 0.9 ("no target") for everything."""
-    model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu',
-                                cfg_options={'model.decode_head.no_target': True},
-                                allow_partial=True)
-    with torch.no_grad():
-        last = model.decode_head.no_target_head.layers[-1]
-        last.weight.zero_()
-        last.bias.fill_(math.log(0.9 / 0.1))
-    path = tmp_path_factory.mktemp('no_target') / 'no_target.pth'
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return path
+    return write_no_target_checkpoint(tiny, tmp_path_factory.mktemp('no_target') / 'nt.pth')
 
 
 def convert(predictions, out_dir, *options):

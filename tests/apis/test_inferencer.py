@@ -1,18 +1,17 @@
 """ReferSegInferencer: same result as evaluation, original-size masks, batching, errors."""
 import copy
-import math
 
 import mmcv
 import numpy as np
 import pytest
 import torch
 from mmseg.registry import DATASETS
-from refer_model_fixture import write_tiny_model
+from refer_model_fixture import write_no_target_checkpoint, write_tiny_model
 
 from dit_sam_mm.apis import (ReferSegInferencer, ReferSegResult, TokenCounts,
-                             inference_pipeline_cfg, init_refer_model)
-from dit_sam_mm.datasets.image_limits import ImageTooLargeError
+                             inference_pipeline_cfg)
 from dit_sam_mm.checkpoint import CheckpointKeyMismatchError
+from dit_sam_mm.datasets.image_limits import ImageTooLargeError
 
 #: What every refused image array's message says is accepted.
 ACCEPTED = r'uint8 \(0-255\) or float \(values in \[0, 1\]\)'
@@ -252,16 +251,7 @@ def test_gpu_matches_cpu(tiny, inferencer, image_path):
 
 @pytest.fixture(scope='module')
 def no_target_checkpoint(tiny, tmp_path_factory):
-    """The tiny weights plus a no-target branch that answers 0.9 for every sentence."""
-    model, _ = init_refer_model(str(tiny.config), str(tiny.checkpoint), 'cpu',
-                                cfg_options=NO_TARGET, allow_partial=True)
-    with torch.no_grad():
-        last = model.decode_head.no_target_head.layers[-1]
-        last.weight.zero_()
-        last.bias.fill_(math.log(0.9 / 0.1))
-    path = tmp_path_factory.mktemp('no_target') / 'no_target.pth'
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return path
+    return write_no_target_checkpoint(tiny, tmp_path_factory.mktemp('no_target') / 'nt.pth')
 
 
 def test_a_model_without_the_branch_reports_no_probability(inferencer, image_path):
