@@ -52,6 +52,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--sentences', default=None,
                         help='the sentence file of a folder input (default FOLDER/sentences.txt)')
     parser.add_argument('--batch-size', type=int, default=8, help='pairs per batch (default 8)')
+    parser.add_argument('--num-workers', type=int, default=None,
+                        help='worker processes that read and preprocess the next batches while '
+                        "the model runs; 0: in this process (default: the config's "
+                        'test_dataloader.num_workers, else 0)')
     parser.add_argument('--device', default=None,
                         help='cpu, cuda, cuda:1 ... (default: the local rank\'s GPU if there '
                         'is one, else the CPU)')
@@ -98,9 +102,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                              if torch.cuda.is_available() else 'cpu')
     inferencer = ReferSegInferencer(args.config, args.checkpoint, device, args.cfg_options,
                                     batch_size=args.batch_size, max_pixels=args.max_pixels)
+    cfg = inferencer.cfg
+    num_workers = (args.num_workers if args.num_workers is not None else
+                   cfg.get('test_dataloader', {}).get('num_workers', 0))
     stats = run_batch_inference(inferencer, pairs, args.out, done, args.batch_size, rank,
                                 world_size, args.png_dir, args.overlay_dir,
-                                progress=not args.no_progress and rank == 0)
+                                progress=not args.no_progress and rank == 0,
+                                num_workers=num_workers,
+                                mp_start_method=cfg.get('env_cfg', {}).get('mp_cfg', {}).get(
+                                    'mp_start_method'))
     print(f'rank {rank}/{world_size}: {stats.written:,} pairs predicted in '
           f'{stats.seconds:.1f} s ({stats.samples_per_s:.2f} samples/s, '
           f'{stats.samples_per_cpu_s:.2f} per CPU second), {stats.skipped:,} already written',

@@ -43,7 +43,9 @@ from ..datasets.custom_writer import dump_record
 from ..datasets.mask_codec import encode_mask
 from ..checkpoint.safe_load import atomic_write
 from .inference_inputs import Pair, PairId, file_stem
-from .inferencer import ReferSegInferencer, ReferSegResult, read_image
+from .inferencer import ReferSegInferencer
+from .refer_result import ReferSegResult
+from .pair_loader import build_pair_loader
 
 
 #: How long a rank waits at a barrier for the others: on a resumed run one rank may have nothing
@@ -218,17 +220,6 @@ def write_lines(f, lines: List[str]) -> None:
     f.flush()
 
 
-def _read_images(pairs: List[Pair], max_pixels: int) -> List[np.ndarray]:
-    """The batch's images (header pixel check first); errors name the input line."""
-    arrays = []
-    for pair in pairs:
-        try:
-            arrays.append(read_image(pair.path, max_pixels=max_pixels))
-        except (OSError, ValueError) as err:
-            raise ValueError(f'{pair.where}: image: {err}') from None
-    return arrays
-
-
 def _write_pictures(pair: Pair, result: ReferSegResult, png_dir: Optional[str],
                     overlay_dir: Optional[str]) -> None:
     if png_dir:
@@ -243,7 +234,8 @@ def run_batch_inference(inferencer: ReferSegInferencer, pairs: List[Pair], out: 
                         done: Dict[PairId, dict], batch_size: int, rank: int = 0,
                         world_size: int = 1,
                         png_dir: Optional[str] = None, overlay_dir: Optional[str] = None,
-                        progress: bool = True) -> RunStats:
+                        progress: bool = True, num_workers: int = 0,
+                        mp_start_method: Optional[str] = None) -> RunStats:
     """Predict this rank's share of ``pairs`` that is not written yet, appending its records.
 
     Args:
@@ -258,35 +250,47 @@ def run_batch_inference(inferencer: ReferSegInferencer, pairs: List[Pair], out: 
         png_dir (str, optional): Write each mask as ``{id}.png`` (0 / 255) there.
         overlay_dir (str, optional): Write each picture (mask overlay and sentence) there.
         progress (bool): Show a progress bar with ETA (on stderr). Defaults to True.
+        num_workers (int): Data-loader worker processes that read and preprocess the next
+            batches while the model runs; 0 does it in this process between batches. Defaults
+            to 0.
+        mp_start_method (str, optional): How the workers are started (``'fork'``,
+            ``'spawn'``, ``'forkserver'``); None: Python's default.
 
     Returns:
-        RunStats: Records written, pairs skipped, wall-clock and CPU seconds.
+        RunStats: Records written, pairs skipped, wall-clock and CPU seconds (this process and
+        its workers).
 
     Raises:
         ValueError: An image is unreadable or too large (file, line and field named).
     """
     if batch_size < 1:
         raise ValueError(f'--batch-size must be >= 1, got {batch_size}')
-    batches = [pairs[start:start + batch_size]
+    batches = [list(range(start, min(start + batch_size, len(pairs))))
                for start in range(rank * batch_size, len(pairs), world_size * batch_size)]
-    todo = [batch for batch in batches if any(pair.id not in done for pair in batch)]
+    todo = [batch for batch in batches if any(pairs[i].id not in done for i in batch)]
     mine = sum(len(batch) for batch in batches)
-    missing = sum(pair.id not in done for batch in todo for pair in batch)
+    missing = sum(pairs[i].id not in done for batch in todo for i in batch)
     for folder in (parts_dir(out), png_dir, overlay_dir):
         if folder:
             os.makedirs(folder, exist_ok=True)
     path = part_file(out, rank)
     cut_partial_line(path)
+    loader = build_pair_loader(pairs, inferencer, todo, num_workers, mp_start_method,
+                               keep_images=bool(overlay_dir))
     bar = ProgressBar(missing, file=sys.stderr) if progress else None
-    start, cpu_start = time.perf_counter(), time.process_time()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     with open(path, 'ab') as f:
-        for batch in todo:
-            arrays = _read_images(batch, inferencer.max_pixels)
-            results = inferencer(arrays, [pair.sentence for pair in batch],
-                                 draw=bool(overlay_dir))
+        # The loader first: exhausted, it joins its workers (their CPU time is then counted).
+        for prepared, batch in zip(loader, todo):
+            failed = next((item.error for item in prepared if item.error), None)
+            if failed:
+                raise ValueError(failed)
+            outputs = inferencer.forward([item.packed() for item in prepared])
             lines = []
-            for pair, result in zip(batch, results):
+            for index, item, output in zip(batch, prepared, outputs):
+                pair = pairs[index]
                 if pair.id not in done:
+                    result = inferencer.postprocess(output, item.image, draw=bool(overlay_dir))
                     _write_pictures(pair, result, png_dir, overlay_dir)
                     lines.append(dump_record(prediction_record(pair, result)))
             write_lines(f, lines)
@@ -295,7 +299,14 @@ def run_batch_inference(inferencer: ReferSegInferencer, pairs: List[Pair], out: 
     if bar is not None:
         sys.stderr.write('\n')
     return RunStats(missing, mine - missing, time.perf_counter() - start,
-                    time.process_time() - cpu_start)
+                    _cpu_seconds() - cpu_start)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (the data-loader workers,
+    joined when the loader is exhausted)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def merge_parts(out: str, pairs: List[Pair]) -> int:

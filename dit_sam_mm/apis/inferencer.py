@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -18,120 +18,13 @@ from ..utils.fast_path import (FastPath, accelerate_inference, cuda_device_info,
                                gpu_fast_path)
 from ..visualization import ReferSegLocalVisualizer
 from .model_init import ConfigType, inference_pipeline_cfg, init_refer_model
+from .refer_result import ReferSegResult, token_counts
 
 ImageType = Union[str, Path, bytes, np.ndarray]
 
 #: What :func:`read_image` takes as an image array.
 ACCEPTED_ARRAYS = ('a BGR array (H, W, 3) or a grey one (H, W) or (H, W, 1), of uint8 (0-255) or '
                    'float (values in [0, 1])')
-
-
-class TokenCounts(NamedTuple):
-    """How much of the sentence the model read, as counted by ``TokenizeText``.
-
-    Attributes:
-        num_tokens (int): Word pieces of the sentence (without [CLS] and [SEP]).
-        num_unknown (int): Pieces not in the model's vocabulary, read as [UNK].
-        num_dropped (int): Pieces past the tokenizer's ``max_length - 2`` that the model never
-            saw (0 when the whole sentence was read).
-    """
-    num_tokens: int
-    num_unknown: int
-    num_dropped: int
-
-    @property
-    def num_kept(self) -> int:
-        """Pieces the model read."""
-        return self.num_tokens - self.num_dropped
-
-    @property
-    def truncated(self) -> bool:
-        """Whether the end of the sentence was cut off."""
-        return self.num_dropped > 0
-
-    def warnings(self) -> List[str]:
-        """What a user should be told: most pieces unknown, or the sentence cut off.
-
-        Returns:
-            List[str]: One line per problem; empty when the model read the sentence.
-        """
-        lines = []
-        if self.num_tokens and self.num_unknown == self.num_tokens:
-            lines.append(f'none of the {self.num_tokens} word pieces of the sentence is in the '
-                         "model's vocabulary (all read as [UNK]): the mask does not follow the "
-                         'sentence; use words like those the model was trained on')
-        elif 2 * self.num_unknown > self.num_tokens:
-            lines.append(f'{self.num_unknown} of the {self.num_tokens} word pieces of the '
-                         "sentence are not in the model's vocabulary (read as [UNK]): the mask "
-                         'may not follow the sentence; use words like those the model was '
-                         'trained on')
-        if self.truncated:
-            lines.append(f'the sentence has {self.num_tokens} word pieces but the model reads only '
-                         f'the first {self.num_kept}: the last {self.num_dropped} were dropped; '
-                         'shorten it')
-        return lines
-
-
-class ReferSegResult(NamedTuple):
-    """The prediction for one (image, sentence) pair, at the image's original size.
-
-    Attributes:
-        mask (np.ndarray): (H, W) bool, the referred object (probability > the head's
-            ``threshold``); empty when the model predicts that the sentence names nothing in the
-            image (``no_target``).
-        score (float): Confidence: the mean probability over the mask's pixels (0 for an empty
-            mask).
-        probs (np.ndarray, optional): (H, W) float32 probabilities in [0, 1] (sigmoid of the
-            logits), when asked for with ``return_probs``.
-        visualization (np.ndarray, optional): RGB picture (mask overlay and sentence), when
-            asked for with ``draw`` or ``out_dir``.
-        tokens (TokenCounts, optional): How many word pieces of the sentence were unknown to the
-            model's vocabulary or cut off by truncation (:meth:`TokenCounts.warnings` says when
-            the mask cannot follow the sentence). None when the config's tokenizer is not
-            ``TokenizeText``.
-        no_target_prob (float, optional): The probability that the sentence names nothing in
-            the image, from a model whose head has the no-target branch
-            (``SAMDecoderHead(no_target=True)``); None for a model without it.
-        no_target (bool): The no-target probability is above the head's
-            ``no_target_threshold``: the model answers "no matching object" and ``mask`` is
-            empty (``probs`` keeps the mask branch's probabilities). Always False for a model
-            without the branch.
-    """
-    mask: np.ndarray
-    score: float
-    probs: Optional[np.ndarray] = None
-    visualization: Optional[np.ndarray] = None
-    tokens: Optional[TokenCounts] = None
-    no_target_prob: Optional[float] = None
-    no_target: bool = False
-
-    @property
-    def area(self) -> int:
-        """Pixels in the mask."""
-        return int(np.count_nonzero(self.mask))
-
-    def summary(self) -> List[str]:
-        """The result in words, one line per fact, as the demos report it.
-
-        Returns:
-            List[str]: The no-target answer (for a model with that branch), the mask area, the
-            score and (with ``tokens``) how many word pieces the model read. What a user should
-            be warned about is in ``tokens.warnings()``.
-        """
-        lines = []
-        if self.no_target:
-            lines.append(f'no matching object (no-target probability {self.no_target_prob:.3f})')
-        elif self.no_target_prob is not None:
-            lines.append(f'no-target probability: {self.no_target_prob:.3f}')
-        height, width = self.mask.shape
-        lines.append(f'mask area: {self.area} px ({100.0 * self.area / (height * width):.1f}% of '
-                     f'the {width}x{height} image)')
-        lines.append(f'score: {self.score:.3f} (mean probability inside the mask)')
-        if self.tokens is not None:
-            lines.append(f'word pieces: {self.tokens.num_tokens}, {self.tokens.num_unknown} '
-                         f'unknown (read as [UNK]), {self.tokens.num_kept} read, '
-                         f"{self.tokens.num_dropped} dropped past the tokenizer's length")
-        return lines
 
 
 def _check_array(image: np.ndarray, name: str) -> np.ndarray:
@@ -228,11 +121,12 @@ class ReferSegInferencer:
     Images are files or their bytes (read in colour: EXIF orientation applied, alpha dropped;
     one whose header claims more than ``max_pixels`` pixels is refused before it is decoded) or
     numpy arrays in OpenCV's BGR channel order (as ``mmcv.imread`` / ``cv2.imread`` return them;
-    flip the last axis of an RGB array): (H, W, 3), or grey (H, W) / (H, W, 1). Arrays are uint8 (0-255) or float
-    (any float dtype) with values in [0, 1], which are multiplied by 255 and rounded to uint8, so
-    a float image gives the prediction of its 8-bit version. Anything else (an empty array, other
-    shapes, other dtypes, a float outside [0, 1], NaN or infinity) is refused with a
-    ``ValueError`` naming the argument; a missing file (``FileNotFoundError``), a folder
+    flip the last axis of an RGB array): (H, W, 3), or grey (H, W) / (H, W, 1). Arrays are uint8
+    (0-255) or float (any float dtype) with values in [0, 1], which are multiplied by 255 and
+    rounded to uint8, so a float image gives the prediction of its 8-bit version. Anything else
+    (an empty array, other shapes, other dtypes, a float outside [0, 1], NaN or infinity) is
+    refused with a ``ValueError`` naming the argument; a missing file (``FileNotFoundError``), a
+    folder
     (``IsADirectoryError``) or an empty or undecodable file (``ValueError``), with one naming the
     file.
 
@@ -332,8 +226,9 @@ class ReferSegInferencer:
         results: List[ReferSegResult] = []
         for start in range(0, len(arrays), self.batch_size):
             stop = start + self.batch_size
-            outputs = self._predict(arrays[start:stop], sentences[start:stop])
-            results += [self._result(array, output, return_probs, draw or out_dir is not None)
+            outputs = self.forward([self.preprocess(array, sentence) for array, sentence
+                                    in zip(arrays[start:stop], sentences[start:stop])])
+            results += [self.postprocess(output, array, return_probs, draw or out_dir is not None)
                         for array, output in zip(arrays[start:stop], outputs)]
         if out_dir is not None:
             os.makedirs(out_dir, exist_ok=True)
@@ -344,9 +239,29 @@ class ReferSegInferencer:
                              osp.join(out_dir, f'{stem}_{i}.png'))
         return results if batched else results[0]
 
-    def _predict(self, arrays: List[np.ndarray], sentences: List[str]) -> List[SegDataSample]:
-        packed = [self.pipeline(dict(img=array, sentence=sentence))
-                  for array, sentence in zip(arrays, sentences)]
+    def preprocess(self, image: np.ndarray, sentence: str) -> dict:
+        """One pair through the test pipeline.
+
+        Args:
+            image (np.ndarray): The BGR uint8 image (as :func:`read_image` gives it).
+            sentence (str): The referring sentence.
+
+        Returns:
+            dict: ``inputs`` (the resized, padded (3, H, W) image tensor) and ``data_samples``
+            (its ``SegDataSample`` with the tokens and the original size), as
+            ``PackReferSegInputs`` packs them.
+        """
+        return self.pipeline(dict(img=image, sentence=sentence))
+
+    def forward(self, packed: List[dict]) -> List[SegDataSample]:
+        """Run ``model.test_step`` on preprocessed pairs (:meth:`preprocess`), all at once.
+
+        Args:
+            packed (list[dict]): The pairs, as :meth:`preprocess` returns them.
+
+        Returns:
+            list[SegDataSample]: The predictions at the images' original sizes, in order.
+        """
         # mmseg 1.2.2's SegDataPreProcessor requires one image size per test batch (it checks
         # before padding): with ReferPad in the test pipeline (our configs) that is one group;
         # other pipelines send images of different resized shapes through separate passes.
@@ -362,25 +277,31 @@ class ReferSegInferencer:
                     outputs[i] = output
         return outputs
 
-    def _result(self, array: np.ndarray, output: SegDataSample, return_probs: bool,
-                draw: bool) -> ReferSegResult:
+    def postprocess(self, output: SegDataSample, image: Optional[np.ndarray] = None,
+                    return_probs: bool = False, draw: bool = False) -> ReferSegResult:
+        """The result of one prediction of :meth:`forward`.
+
+        Args:
+            output (SegDataSample): The prediction.
+            image (np.ndarray, optional): Its BGR image, needed only to ``draw``.
+            return_probs (bool): Keep the probability map. Defaults to False.
+            draw (bool): Draw the picture. Defaults to False.
+
+        Returns:
+            ReferSegResult: Mask, score, token counts, no-target answer (and probabilities and
+            picture when asked for).
+        """
         mask = output.pred_sem_seg.data[0].cpu().numpy().astype(bool)
         # For one output channel mmseg's postprocess_result stores sigmoid probabilities.
         probs = output.seg_logits.data[0].float().cpu().numpy()
         score = float(probs[mask].mean()) if mask.any() else 0.0
         picture = None
         if draw:
-            picture = self.visualizer.draw_sample(mmcv.bgr2rgb(array), output, draw_gt=False)
+            if image is None:
+                raise ValueError('postprocess: draw=True needs the image')
+            picture = self.visualizer.draw_sample(mmcv.bgr2rgb(image), output, draw_gt=False)
         no_target_prob = output.metainfo.get('no_target_prob')
         no_target = (no_target_prob is not None
                      and no_target_prob > self.model.decode_head.no_target_threshold)
         return ReferSegResult(mask, score, probs if return_probs else None, picture,
-                              _token_counts(output.metainfo), no_target_prob, no_target)
-
-
-def _token_counts(meta: dict) -> Optional[TokenCounts]:
-    """The token counts ``TokenizeText`` put in a sample's metainfo (None without them)."""
-    keys = ('num_tokens', 'num_unknown_tokens', 'num_dropped_tokens')
-    if not all(key in meta for key in keys):
-        return None
-    return TokenCounts(*(int(meta[key]) for key in keys))
+                              token_counts(output.metainfo), no_target_prob, no_target)

@@ -3,6 +3,7 @@ records, PNG masks and overlays, a SIGKILL mid-line and a resume, a 2-process to
 way back into the custom format, and the refusals (one line naming file, line and field)."""
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,9 @@ from tool_loader import load_tool
 
 from dit_sam_mm.apis import ReferSegInferencer
 from dit_sam_mm.apis.batch_inference import part_file, parts_dir
+from dit_sam_mm.apis.inference_inputs import read_jsonl_pairs
+from dit_sam_mm.apis.inferencer import read_image
+from dit_sam_mm.apis.pair_loader import PairPreprocessor
 from dit_sam_mm.datasets.custom_writer import dump_record
 from dit_sam_mm.datasets.mask_codec import encode_mask
 from dit_sam_mm.utils.cli import run_main
@@ -158,9 +162,12 @@ def test_killed_mid_line_then_resumed_equals_the_uninterrupted_run(tiny, pairs_f
     out = tmp_path / 'pred.jsonl'
     wrapper = tmp_path / 'kill_wrapper.py'
     wrapper.write_text(KILL_WRAPPER.format(tests=str(REPO_ROOT / 'tests')))
+    # With a data-loader worker, which holds the captured pipes: run() returns once it has
+    # noticed that its parent was killed and left too.
     killed = subprocess.run(
         [sys.executable, str(wrapper), str(tiny.config), str(tiny.checkpoint), str(pairs_file),
-         str(out), '--batch-size', str(BATCH)], cwd=REPO_ROOT, capture_output=True, timeout=300,
+         str(out), '--batch-size', str(BATCH), '--num-workers', '1'], cwd=REPO_ROOT,
+        capture_output=True, timeout=300,
         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     part = part_file(str(out), 0)
@@ -198,6 +205,68 @@ def test_two_processes_equal_one(tiny, pairs_file, reference, tmp_path):
     assert 'rank 1/2: 8 pairs predicted' in result.stdout  # batches 1, 3
     assert out.read_text() == (reference / 'pred.jsonl').read_text()
     assert sorted(os.listdir(tmp_path / 'png')) == sorted(os.listdir(reference / 'png'))
+
+
+def test_worker_processes_write_the_same_output(tiny, pairs_file, reference, one_thread,
+                                                tmp_path, monkeypatch):
+    """Two data-loader workers read and preprocess ahead of the model: the records, PNG masks and
+    overlays are those of the run in this process (the tiny config has no workers). Without
+    --num-workers the config's test_dataloader.num_workers applies."""
+    used = []
+    real = infer_tool.run_batch_inference
+
+    def recording(*args, **kwargs):
+        used.append(kwargs['num_workers'])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer_tool, 'run_batch_inference', recording)
+    out = tmp_path / 'pred.jsonl'
+    assert infer(tiny, pairs_file, out, '--num-workers', 2, '--png-dir', tmp_path / 'png',
+                 '--overlay-dir', tmp_path / 'overlay') == 0
+    assert out.read_text() == (reference / 'pred.jsonl').read_text()
+    for kind in ('png', 'overlay'):
+        names = sorted(os.listdir(reference / kind))
+        assert sorted(os.listdir(tmp_path / kind)) == names
+        for name in names:
+            np.testing.assert_array_equal(mmcv.imread(str(tmp_path / kind / name)),
+                                          mmcv.imread(str(reference / kind / name)))
+    assert infer(tiny, pairs_file, tmp_path / 'again.jsonl', '--cfg-options',
+                 'test_dataloader.num_workers=1') == 0
+    assert used == [2, 1]
+    assert (tmp_path / 'again.jsonl').read_text() == out.read_text()
+
+
+def test_an_unreadable_image_in_a_worker_is_one_line(tiny, pairs_file, tmp_path, capsys):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    image = sorted((tiny.data_root / 'images').glob('*.jpg'))[0]
+    shutil.copy(image, folder / 'good.jpg')
+    (folder / 'broken.jpg').write_bytes(b'\xff\xd8 not a JPEG')
+    (folder / 'sentences.txt').write_text('good.jpg\tthe red circle\nbroken.jpg\tthe dog\n')
+    assert infer(tiny, folder, tmp_path / 'out.jsonl', '--num-workers', 1) == 1
+    line = error_line(capsys)
+    assert line.startswith(f'infer.py: error: {folder}/sentences.txt, line 2: image: '), line
+    assert 'broken.jpg' in line and 'Traceback' not in capsys.readouterr().err
+    assert not (tmp_path / 'out.jsonl').exists()
+    assert infer(tiny, pairs_file, tmp_path / 'out.jsonl', '--num-workers', -1) == 1
+    assert error_line(capsys) == 'infer.py: error: --num-workers must be >= 0, got -1'
+
+
+def test_a_prepared_pair_travels_as_arrays_and_comes_back_unchanged(tiny, pairs_file):
+    """What a worker sends holds no tensor (torch would give each its own shared-memory
+    segment); unpacked, it is the pipeline's output again."""
+    inferencer = ReferSegInferencer(str(tiny.config), str(tiny.checkpoint), 'cpu')
+    pairs = read_jsonl_pairs(str(pairs_file))
+    prepared = PairPreprocessor(pairs, inferencer)[1]
+    assert isinstance(prepared.inputs, np.ndarray) and prepared.image is None
+    assert all(not isinstance(value, torch.Tensor) for value in prepared.fields.values())
+    expected = inferencer.preprocess(read_image(pairs[1].path), pairs[1].sentence)
+    packed = pickle.loads(pickle.dumps(prepared)).packed()
+    assert torch.equal(packed['inputs'], expected['inputs'])
+    assert packed['data_samples'].metainfo == expected['data_samples'].metainfo
+    assert set(packed['data_samples'].keys()) == set(expected['data_samples'].keys())
+    for key in expected['data_samples'].keys():
+        assert torch.equal(packed['data_samples'].get(key), expected['data_samples'].get(key))
 
 
 @pytest.mark.parametrize('shell', ['sh', 'bash'])
