@@ -27,21 +27,21 @@ PR_SET_PDEATHSIG = 1
 class PreparedPair(NamedTuple):
     """One pair read and preprocessed, as a data-loader worker sends it back.
 
-    The tensors travel as numpy arrays: pickled with the rest through the worker's pipe, where
-    torch would move each tensor into its own shared-memory segment (about 0.8 ms a tensor,
-    three a pair, measured on the tiny SynthRef model: more than the model's own time per pair).
+    The tensors travel as numpy arrays, pickled with the rest through the worker's pipe: torch
+    would move each tensor into a shared-memory segment of its own (about 0.8 ms a tensor,
+    three a pair, on the tiny SynthRef model: more than the model's own time a pair), and
+    unpickling a tensor costs more than unpickling an array.
 
     Attributes:
         inputs (np.ndarray, optional): The pipeline's ``inputs`` (3, H, W); None when the image
             could not be read.
-        metainfo (dict, optional): The metainfo of its ``data_samples``.
-        fields (dict, optional): The data fields of its ``data_samples`` (tensors as arrays).
+        data_sample (SegDataSample, optional): Its ``data_samples``, the tensor fields as numpy
+            arrays until :meth:`packed`.
         image (np.ndarray, optional): The BGR image, kept only for drawing overlays.
         error (str, optional): Why the image could not be read (input line named).
     """
     inputs: Optional[np.ndarray]
-    metainfo: Optional[dict] = None
-    fields: Optional[dict] = None
+    data_sample: Optional[SegDataSample] = None
     image: Optional[np.ndarray] = None
     error: Optional[str] = None
 
@@ -49,16 +49,16 @@ class PreparedPair(NamedTuple):
     def from_packed(cls, packed: dict, image: Optional[np.ndarray]) -> 'PreparedPair':
         """From the pipeline's output (``inputs`` and ``data_samples``)."""
         sample = packed['data_samples']
-        fields = {key: value.numpy() if isinstance(value, torch.Tensor) else value
-                  for key, value in sample.items()}
-        return cls(packed['inputs'].numpy(), sample.metainfo, fields, image)
+        sample.set_data({key: value.numpy() for key, value in sample.items()
+                         if isinstance(value, torch.Tensor)})
+        return cls(packed['inputs'].numpy(), sample, image)
 
     def packed(self) -> dict:
         """The pipeline's output again, as :meth:`ReferSegInferencer.forward` takes it."""
-        fields = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
-                  for key, value in self.fields.items()}
-        return dict(inputs=torch.from_numpy(self.inputs),
-                    data_samples=SegDataSample(metainfo=self.metainfo, **fields))
+        sample = self.data_sample
+        sample.set_data({key: torch.from_numpy(value) for key, value in sample.items()
+                         if isinstance(value, np.ndarray)})
+        return dict(inputs=torch.from_numpy(self.inputs), data_samples=sample)
 
 
 class PairPreprocessor(Dataset):

@@ -259,7 +259,7 @@ def test_a_prepared_pair_travels_as_arrays_and_comes_back_unchanged(tiny, pairs_
     pairs = read_jsonl_pairs(str(pairs_file))
     prepared = PairPreprocessor(pairs, inferencer)[1]
     assert isinstance(prepared.inputs, np.ndarray) and prepared.image is None
-    assert all(not isinstance(value, torch.Tensor) for value in prepared.fields.values())
+    assert not any(isinstance(value, torch.Tensor) for value in prepared.data_sample.values())
     expected = inferencer.preprocess(read_image(pairs[1].path), pairs[1].sentence)
     packed = pickle.loads(pickle.dumps(prepared)).packed()
     assert torch.equal(packed['inputs'], expected['inputs'])

@@ -147,6 +147,40 @@ def test_tokenizer_default_length_and_local_folder(vocab_file, tmp_path):
         TokenizeText()
 
 
+EDGE_SENTENCES = ['the man on the LEFT', 'Ünïcödé  Man', '[SEP] the [CLS] man', 'x' * 300,
+                  'the ' * 40, 'LEFT?! man,,', '  spaced\tout\nline  ', 'çà et là 中文 🙂',
+                  '[UNK] [PAD] [MASK]', 'the[SEP]man', 'lowest zebra']
+
+
+@pytest.mark.parametrize('max_length', [3, 8, 20])
+def test_tokenizer_equals_the_wrappers_truncation_and_padding(vocab_file, tmp_path,
+                                                              max_length):
+    """TokenizeText runs the Rust backend directly: the ids and mask are those of the Python
+    wrapper's own truncation='longest_first' and padding='max_length', also for a
+    tokenizer.json that sets its own truncation and padding (which the wrapper turns off)."""
+    import json
+    from transformers import BertTokenizerFast
+    BertTokenizerFast(vocab_file=vocab_file).save_pretrained(str(tmp_path))
+    settings = json.loads((tmp_path / 'tokenizer.json').read_text())
+    settings['truncation'] = dict(direction='Right', max_length=2, strategy='LongestFirst',
+                                  stride=0)
+    settings['padding'] = dict(strategy=dict(Fixed=30), direction='Left', pad_to_multiple_of=None,
+                               pad_id=0, pad_type_id=0, pad_token='[PAD]')
+    (tmp_path / 'tokenizer.json').write_text(json.dumps(settings))
+    for tokenize in (TokenizeText(vocab_file=vocab_file, max_length=max_length),
+                     TokenizeText(tokenizer=str(tmp_path), max_length=max_length)):
+        reference = BertTokenizerFast(vocab_file=vocab_file)
+        for sentence in EDGE_SENTENCES:
+            out = tokenize(dict(sentence=sentence))
+            expected = reference(sentence, max_length=max_length, truncation='longest_first',
+                                 padding='max_length')
+            assert out['text_ids'].tolist() == expected['input_ids'], sentence
+            assert out['text_mask'].tolist() == expected['attention_mask'], sentence
+            pieces = reference(sentence, add_special_tokens=False)['input_ids']
+            assert out['num_tokens'] == len(pieces)
+            assert out['num_unknown_tokens'] == pieces.count(reference.unk_token_id)
+
+
 def test_a_tokenizer_folder_without_vocabulary_is_named(tmp_path):
     (tmp_path / 'tokenizer_config.json').write_text('{"do_lower_case": true}')
     with pytest.raises(FileNotFoundError) as error:

@@ -105,6 +105,17 @@ class TokenizeText(BaseTransform):
         self.do_lower_case = do_lower_case
         self.tokenizer = build_bert_tokenizer(tokenizer, vocab_file,
                                               do_lower_case)
+        # The word pieces come from the tokenizer's Rust backend, which the
+        # Python wrapper's __call__ runs too (after about 40 us of argument
+        # handling a sentence); without the truncation or padding a
+        # tokenizer.json may set, as __call__ switches them off.
+        self._encoder = self.tokenizer.backend_tokenizer
+        self._encoder.no_truncation()
+        self._encoder.no_padding()
+        self._cls_id = self.tokenizer.cls_token_id
+        self._sep_id = self.tokenizer.sep_token_id
+        self._pad_id = self.tokenizer.pad_token_id
+        self._unk_id = self.tokenizer.unk_token_id
 
     def transform(self, results: dict) -> dict:
         """Add the token ids, attention mask and token counts to ``results``.
@@ -123,21 +134,16 @@ class TokenizeText(BaseTransform):
                 f'(image {results.get("img_path")!r})')
         # Tokenised once: the word pieces, then [CLS] pieces [SEP] cut and padded to max_length
         # (what the tokenizer's truncation='longest_first' does to one sentence).
-        pieces = self.tokenizer(
-            sentence, add_special_tokens=False, verbose=False,
-            return_attention_mask=False,
-            return_token_type_ids=False)['input_ids']
-        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(
-            pair=False)
-        ids = self.tokenizer.build_inputs_with_special_tokens(pieces[:budget])
+        pieces = self._encoder.encode(sentence, add_special_tokens=False).ids
+        budget = self.max_length - 2  # [CLS] and [SEP]
+        ids = [self._cls_id] + pieces[:budget] + [self._sep_id]
         padding = self.max_length - len(ids)
         results['text_ids'] = np.asarray(
-            ids + [self.tokenizer.pad_token_id] * padding, dtype=np.int64)
+            ids + [self._pad_id] * padding, dtype=np.int64)
         results['text_mask'] = np.asarray(
             [1] * len(ids) + [0] * padding, dtype=np.int64)
         results['num_tokens'] = len(pieces)
-        results['num_unknown_tokens'] = pieces.count(
-            self.tokenizer.unk_token_id)
+        results['num_unknown_tokens'] = pieces.count(self._unk_id)
         results['num_dropped_tokens'] = max(len(pieces) - budget, 0)
         return results
 
