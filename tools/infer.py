@@ -26,6 +26,7 @@ if REPO_ROOT not in sys.path:  # the plugin without installing it
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
+from mmengine.utils.dl_utils import set_multi_processing  # noqa: E402
 
 from dit_sam_mm.apis import ReferSegInferencer  # noqa: E402
 from dit_sam_mm.apis.batch_inference import (barrier, done_records, init_processes,  # noqa: E402
@@ -34,7 +35,7 @@ from dit_sam_mm.apis.inference_inputs import (Pair, check_unique_ids,  # noqa: E
                                               read_folder_pairs, read_jsonl_pairs)
 from dit_sam_mm.datasets.image_limits import DEFAULT_MAX_PIXELS  # noqa: E402
 from dit_sam_mm.utils.cli import ensure_writable_dir, run_main  # noqa: E402
-from dit_sam_mm.utils.launch import CfgOptionsAction  # noqa: E402
+from dit_sam_mm.utils.launch import CfgOptionsAction, apply_cpu_threads  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -102,15 +103,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                              if torch.cuda.is_available() else 'cpu')
     inferencer = ReferSegInferencer(args.config, args.checkpoint, device, args.cfg_options,
                                     batch_size=args.batch_size, max_pixels=args.max_pixels)
+    # As tools/test.py runs the config: its CPU threads, worker start method and OpenCV threads.
     cfg = inferencer.cfg
+    apply_cpu_threads(cfg)
+    mp_cfg = dict(cfg.get('env_cfg', {}).get('mp_cfg', {}))
+    set_multi_processing(**mp_cfg, distributed=world_size > 1)
     num_workers = (args.num_workers if args.num_workers is not None else
                    cfg.get('test_dataloader', {}).get('num_workers', 0))
     stats = run_batch_inference(inferencer, pairs, args.out, done, args.batch_size, rank,
                                 world_size, args.png_dir, args.overlay_dir,
                                 progress=not args.no_progress and rank == 0,
                                 num_workers=num_workers,
-                                mp_start_method=cfg.get('env_cfg', {}).get('mp_cfg', {}).get(
-                                    'mp_start_method'))
+                                mp_start_method=mp_cfg.get('mp_start_method'))
     print(f'rank {rank}/{world_size}: {stats.written:,} pairs predicted in '
           f'{stats.seconds:.1f} s ({stats.samples_per_s:.2f} samples/s, '
           f'{stats.samples_per_cpu_s:.2f} per CPU second), {stats.skipped:,} already written',

@@ -2,6 +2,7 @@
 records, PNG masks and overlays, a SIGKILL mid-line and a resume, a 2-process torchrun run, the
 way back into the custom format, and the refusals (one line naming file, line and field)."""
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
 import mmcv
 import numpy as np
 import pytest
@@ -60,6 +62,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def process_settings():
+    """infer.py sets torch's and OpenCV's thread counts and the start method of processes as
+    the config says (as tools/test.py does): restored after each test."""
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    method = multiprocessing.get_start_method(allow_none=True)
+    yield
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(cv2_threads)
+    multiprocessing.set_start_method(method, force=True)
 
 
 def infer(tiny, source, out, *options):
@@ -211,7 +225,8 @@ def test_worker_processes_write_the_same_output(tiny, pairs_file, reference, one
                                                 tmp_path, monkeypatch):
     """Two data-loader workers read and preprocess ahead of the model: the records, PNG masks and
     overlays are those of the run in this process (the tiny config has no workers). Without
-    --num-workers the config's test_dataloader.num_workers applies."""
+    --num-workers the config's test_dataloader.num_workers applies; its cpu_threads and
+    env_cfg.mp_cfg too."""
     used = []
     real = infer_tool.run_batch_inference
 
@@ -220,9 +235,14 @@ def test_worker_processes_write_the_same_output(tiny, pairs_file, reference, one
         return real(*args, **kwargs)
 
     monkeypatch.setattr(infer_tool, 'run_batch_inference', recording)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    torch.set_num_threads(2)
     out = tmp_path / 'pred.jsonl'
     assert infer(tiny, pairs_file, out, '--num-workers', 2, '--png-dir', tmp_path / 'png',
                  '--overlay-dir', tmp_path / 'overlay') == 0
+    # the config's cpu_threads (1, SynthRef's) and start method (fork), as tools/test.py
+    assert torch.get_num_threads() == 1
+    assert multiprocessing.get_start_method() == 'fork'
     assert out.read_text() == (reference / 'pred.jsonl').read_text()
     for kind in ('png', 'overlay'):
         names = sorted(os.listdir(reference / kind))
