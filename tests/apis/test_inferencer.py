@@ -63,6 +63,26 @@ def test_prediction_equals_the_evaluation_of_a_dataset_sample(tiny, inferencer):
     np.testing.assert_allclose(result.probs, expected.seg_logits.data[0].numpy(), atol=1e-6)
 
 
+def test_the_three_steps_give_what_a_call_gives(inferencer):
+    """preprocess, forward and postprocess (tools/infer.py's loop) predict what __call__ does."""
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (50, 90, 3), dtype=np.uint8),
+              rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)]
+    sentences = ['the red circle', 'the blue square']
+    expected = inferencer(images, sentences, return_probs=True, draw=True)
+    outputs = inferencer.forward([inferencer.preprocess(image, sentence)
+                                  for image, sentence in zip(images, sentences)])
+    for image, output, want in zip(images, outputs, expected):
+        got = inferencer.postprocess(output, image, return_probs=True, draw=True)
+        np.testing.assert_array_equal(got.mask, want.mask)
+        np.testing.assert_array_equal(got.probs, want.probs)
+        np.testing.assert_array_equal(got.visualization, want.visualization)
+        assert (got.score, got.tokens, got.no_target) == (want.score, want.tokens,
+                                                          want.no_target)
+    with pytest.raises(ValueError, match='draw=True needs the image'):
+        inferencer.postprocess(outputs[0], draw=True)
+
+
 def test_masks_and_probabilities_at_the_original_size(inferencer):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (50, 90, 3), dtype=np.uint8)  # resized to 36 x 64, padded
