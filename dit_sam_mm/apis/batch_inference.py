@@ -15,7 +15,8 @@ the mask's pixels.
 **Batches and processes.** The input is cut into batches of ``batch_size`` pairs in input order;
 batch ``b`` belongs to rank ``b % world_size``. A batch is always run whole, so every pair is
 predicted in the same batch, with the same neighbours, whatever the number of processes or
-interruptions: the output does not depend on them.
+interruptions: the output does not depend on them. Each rank's data-loader workers
+(:mod:`.pair_loader`) read and preprocess its next batches while the model runs.
 
 **Resume.** Each rank appends its records to ``OUT.parts/rank{R}.jsonl`` and flushes them after
 every batch. On a new run every record already in ``OUT`` or any part file counts as done; a
@@ -44,8 +45,8 @@ from ..datasets.mask_codec import encode_mask
 from ..checkpoint.safe_load import atomic_write
 from .inference_inputs import Pair, PairId, file_stem
 from .inferencer import ReferSegInferencer
-from .refer_result import ReferSegResult
 from .pair_loader import build_pair_loader
+from .refer_result import ReferSegResult
 
 
 #: How long a rank waits at a barrier for the others: on a resumed run one rank may have nothing
@@ -86,8 +87,8 @@ class RunStats(NamedTuple):
         skipped (int): Pairs of this rank already in the output.
         seconds (float): Wall-clock time of the batches run (reading images, the model,
             encoding and writing).
-        cpu_seconds (float): CPU time of this process in that time (all its threads), which
-            other jobs on a shared machine change much less than the wall-clock time.
+        cpu_seconds (float): CPU time of this process (all its threads) and of its
+            data-loader workers in that time.
     """
     written: int
     skipped: int
