@@ -28,9 +28,9 @@ class PreparedPair(NamedTuple):
     """One pair read and preprocessed, as a data-loader worker sends it back.
 
     The tensors travel as numpy arrays, pickled with the rest through the worker's pipe: torch
-    would move each tensor into a shared-memory segment of its own (about 0.8 ms a tensor,
-    three a pair, on the tiny SynthRef model: more than the model's own time a pair), and
-    unpickling a tensor costs more than unpickling an array.
+    would move each tensor (three a pair) into a shared-memory segment of its own, which on the
+    tiny SynthRef model costs about as much as the model's own time a pair, and unpickling a
+    tensor costs more than unpickling an array.
 
     Attributes:
         inputs (np.ndarray, optional): The pipeline's ``inputs`` (3, H, W); None when the image
