@@ -208,10 +208,12 @@ def test_resume_from_another_ranks_partial_part_file(tiny, pairs_file, reference
 
 
 def test_two_processes_equal_one(tiny, pairs_file, reference, tmp_path):
+    """Two torchrun processes, each with a data-loader worker, write the 1-process file."""
     out = tmp_path / 'pred.jsonl'
     result = subprocess.run(
         ['sh', 'tools/dist_infer.sh', str(tiny.config), str(tiny.checkpoint), str(pairs_file),
-         str(out), '2', '--batch-size', str(BATCH), '--png-dir', str(tmp_path / 'png')],
+         str(out), '2', '--batch-size', str(BATCH), '--png-dir', str(tmp_path / 'png'),
+         '--num-workers', '1'],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, PYTHON=sys.executable, PORT='29647', OMP_NUM_THREADS='1'))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
