@@ -283,9 +283,6 @@ def run_batch_inference(inferencer: ReferSegInferencer, pairs: List[Pair], out: 
     with open(path, 'ab') as f:
         # The loader first: exhausted, it joins its workers (their CPU time is then counted).
         for prepared, batch in zip(loader, todo):
-            failed = next((item.error for item in prepared if item.error), None)
-            if failed:
-                raise ValueError(failed)
             outputs = inferencer.forward([item.packed() for item in prepared])
             lines = []
             for index, item, output in zip(batch, prepared, outputs):

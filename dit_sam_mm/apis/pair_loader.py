@@ -33,17 +33,14 @@ class PreparedPair(NamedTuple):
     tensor costs more than unpickling an array.
 
     Attributes:
-        inputs (np.ndarray, optional): The pipeline's ``inputs`` (3, H, W); None when the image
-            could not be read.
-        data_sample (SegDataSample, optional): Its ``data_samples``, the tensor fields as numpy
-            arrays until :meth:`packed`.
+        inputs (np.ndarray): The pipeline's ``inputs`` (3, H, W).
+        data_sample (SegDataSample): Its ``data_samples``, the tensor fields as numpy arrays
+            until :meth:`packed`.
         image (np.ndarray, optional): The BGR image, kept only for drawing overlays.
-        error (str, optional): Why the image could not be read (input line named).
     """
-    inputs: Optional[np.ndarray]
-    data_sample: Optional[SegDataSample] = None
+    inputs: np.ndarray
+    data_sample: SegDataSample
     image: Optional[np.ndarray] = None
-    error: Optional[str] = None
 
     @classmethod
     def from_packed(cls, packed: dict, image: Optional[np.ndarray]) -> 'PreparedPair':
@@ -64,8 +61,7 @@ class PreparedPair(NamedTuple):
 class PairPreprocessor(Dataset):
     """The pairs as a map-style dataset: reads the image (header pixel check first) and runs the
     inferencer's test pipeline, so that a ``DataLoader`` prepares the next batches in worker
-    processes while the model runs. An unreadable image is returned as ``error`` (raising in a
-    worker would turn the one-line message into the worker's traceback).
+    processes while the model runs.
 
     Args:
         pairs (list[Pair]): The whole input.
@@ -86,11 +82,17 @@ class PairPreprocessor(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> PreparedPair:
+        """The pair's prepared inputs.
+
+        Raises:
+            ValueError: The image is unreadable or too large (input file, line and field named;
+                ``run_main`` prints a worker's error as one line too).
+        """
         pair = self.pairs[index]
         try:
             image = read_image(pair.path, max_pixels=self.max_pixels)
         except (OSError, ValueError) as err:
-            return PreparedPair(None, error=f'{pair.where}: image: {err}')
+            raise ValueError(f'{pair.where}: image: {err}') from None
         return PreparedPair.from_packed(self.pipeline(dict(img=image, sentence=pair.sentence)),
                                         image if self.keep_images else None)
 
