@@ -126,9 +126,8 @@ class ReferSegInferencer:
     rounded to uint8, so a float image gives the prediction of its 8-bit version. Anything else
     (an empty array, other shapes, other dtypes, a float outside [0, 1], NaN or infinity) is
     refused with a ``ValueError`` naming the argument; a missing file (``FileNotFoundError``), a
-    folder
-    (``IsADirectoryError``) or an empty or undecodable file (``ValueError``), with one naming the
-    file.
+    folder (``IsADirectoryError``) or an empty or undecodable file (``ValueError``), with one
+    naming the file.
 
     Each result also says how much of its sentence the model read (``result.tokens``): the word
     pieces unknown to the vocabulary (read as [UNK]: a sentence of unknown words still gives a

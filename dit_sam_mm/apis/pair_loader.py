@@ -93,6 +93,8 @@ class PairPreprocessor(Dataset):
             image = read_image(pair.path, max_pixels=self.max_pixels)
         except (OSError, ValueError) as err:
             raise ValueError(f'{pair.where}: image: {err}') from None
+        # The pipeline itself, not the inferencer's preprocess: a worker started by spawn would
+        # receive the whole inferencer, model included, with a bound method.
         return PreparedPair.from_packed(self.pipeline(dict(img=image, sentence=pair.sentence)),
                                         image if self.keep_images else None)
 
